@@ -1,0 +1,3 @@
+from fastconv.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Choosing the backend and engine for a call: the one place ``auto`` is resolved.
+
+``resolve`` honours a backend or engine named by the caller (raising
+``ValueError`` with the reason when it cannot serve the call) and otherwise
+picks among the candidates that can.
+"""
+import importlib
+from functools import lru_cache
+
+from . import _engines
+from .backends import BACKENDS
+
+
+@lru_cache(maxsize=None)
+def _module(name):
+    try:
+        return importlib.import_module(f"fastconv.backends.{name}")
+    except ImportError:
+        return None
+
+
+def backend_module(name):
+    mod = _module(name)
+    if mod is None:
+        raise ValueError(f"backend {name!r} is not available in this install")
+    return mod
+
+
+def backends():
+    """Names of the convolution backends available in this install.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> "naive" in fastconv.backends()
+    True
+    """
+    return [b for b in BACKENDS if _module(b) is not None]
+
+
+def engines(backend):
+    """Engines that can run ``backend``'s kernels here, fastest to start first."""
+    mod = backend_module(backend)
+    out = []
+    for e in _engines.ENGINES:
+        if e not in mod.ENGINES:
+            continue
+        if e == "numba" and not _engines.numba_available():
+            continue
+        if e == "cython" and not _engines.has("cython", getattr(mod, "STEM", backend)):
+            continue
+        out.append(e)
+    return out
+
+
+def _check_names(backend, engine):
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {list(BACKENDS)}, got {backend!r}")
+    if engine not in ("auto",) + _engines.ENGINES:
+        raise ValueError(f"engine must be 'auto', 'numba' or 'cython', got {engine!r}")
+
+
+def candidates(p, integer=False):
+    """(backend, engine) pairs that can serve geometry ``p``."""
+    out = []
+    for b in backends():
+        mod = backend_module(b)
+        if mod.unsupported(p) is not None or (integer and not getattr(mod, "INTEGER_OK", False)):
+            continue
+        out.extend((b, e) for e in engines(b))
+    return out
+
+
+def _pick_engine(backend, engine):
+    avail = engines(backend)
+    if engine == "auto":
+        if not avail:
+            raise ValueError(f"backend {backend!r} has no engine available in this install")
+        return avail[0]
+    if engine not in avail:
+        raise ValueError(f"engine {engine!r} cannot run backend {backend!r} here "
+                         f"(available: {avail or 'none'})")
+    return engine
+
+
+def resolve(p, backend="auto", engine="auto", integer=False):
+    """Return ``(backend_module, engine)`` for geometry ``p``."""
+    _check_names(backend, engine)
+    if backend != "auto":
+        mod = backend_module(backend)
+        why = mod.unsupported(p)
+        if why is None and integer and not getattr(mod, "INTEGER_OK", False):
+            why = "it computes in floating point and cannot reproduce integer arithmetic exactly"
+        if why is not None:
+            raise ValueError(f"backend {backend!r} cannot serve this call: {why}")
+        return mod, _pick_engine(backend, engine)
+    from ._select import choose
+    b, e = choose(p, engine=engine, integer=integer)
+    return backend_module(b), e

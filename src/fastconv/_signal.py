@@ -1,0 +1,161 @@
+"""``convolve2d`` and ``correlate2d``: drop-in replacements for scipy.signal's.
+
+Both reduce to one "valid" cross-correlation of a boundary-extended image:
+the extension reproduces scipy's index arithmetic (its modes, its centring of
+even kernels in 'same' mode, its periodic reflection and wrap), and the
+correlation runs on any conv2d backend.  Integers accumulate with
+wrap-around in int64, which reduces to scipy's same-type wrap-around bit for
+bit; complex inputs are four real correlations.  Types scipy itself handles
+but our kernels do not (long double) go to scipy.
+"""
+import numpy as np
+
+from . import _dispatch
+from ._threads import get_num_threads
+from ._validation import ConvParams, fill_scalar, native, signal_args, swap_needed
+
+_MAX_EXACT = 2.0 ** 53
+
+
+def _start(mode, n, convolve):
+    """First input index read for output 0, in scipy's convention."""
+    if mode == "full":
+        return -(n - 1)
+    if mode == "valid":
+        return 0
+    half = (n - 1) >> 1
+    return half - n + 1 if convolve else -half
+
+
+def _out_len(mode, i, n):
+    return {"full": i + n - 1, "same": i, "valid": i - n + 1}[mode]
+
+
+def _extend(a, kshape, mode, boundary, fill, convolve):
+    """The image every output reads from, boundary applied, as scipy reads it.
+
+    In scipy's modes the extension only pads, never crops.  scipy extends
+    'symm' and 'wrap' periodically however wide the kernel (a kernel larger
+    than the image reflects again and again), which is exactly np.pad's
+    'symmetric' and 'wrap'.
+    """
+    width = []
+    for i, n in zip(a.shape, kshape):
+        start = _start(mode, n, convolve)
+        width.append((-start, start + _out_len(mode, i, n) + n - 1 - i))
+    if boundary == "fill":
+        return np.pad(a, width, constant_values=fill)
+    return np.pad(a, width, mode="symmetric" if boundary == "symm" else "wrap")
+
+
+def _correlate_valid(img, ker, backend, engine, integer):
+    """Valid cross-correlation of two 2-D native arrays on a conv2d backend."""
+    p = ConvParams(1, 1, img.shape[0], img.shape[1], 1, ker.shape[0], ker.shape[1],
+                   (1, 1), (0, 0, 0, 0), (1, 1), 1, img.dtype.name)
+    mod, eng = _dispatch.resolve(p, backend, engine, integer=integer)
+    return mod.conv2d(img[None, None], ker[None, None], p, eng, get_num_threads())[0, 0]
+
+
+def _exact_in_float(img, ker):
+    """True when a float64 computation of this integer correlation is exact."""
+    bound = float(np.abs(img).max(initial=0)) * float(np.abs(ker.astype(np.float64)).sum())
+    return bound < _MAX_EXACT
+
+
+def _real_path(img, ker, dtype, backend, engine):
+    if dtype.kind in "iub":
+        if backend not in ("auto", "naive") and _exact_in_float(img, ker):
+            out = _correlate_valid(native(img, np.float64), native(ker, np.float64), backend, engine, False)
+            return np.rint(out).astype(np.int64).astype(dtype)
+        out = _correlate_valid(native(img, np.int64), native(ker, np.int64), backend, engine, True)
+        return out.astype(dtype)
+    return _correlate_valid(native(img, dtype), native(ker, dtype), backend, engine, False)
+
+
+def _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve):
+    what = "convolve2d" if convolve else "correlate2d"
+    in1, in2, mode, bnd = signal_args(in1, in2, mode, boundary, what)
+    dtype = np.result_type(in1, in2)
+    kind = dtype.kind
+    served = (kind in "iu" or (kind in "fc" and dtype.itemsize in (4, 8, 16) and dtype != np.longdouble
+                               and dtype != np.clongdouble))
+    if not served or in1.size == 0 or in2.size == 0:
+        if backend != "auto":
+            raise ValueError(f"backend {backend!r} cannot serve {what} of dtype {dtype} "
+                             f"with shapes {in1.shape}, {in2.shape}")
+        import scipy.signal
+        return getattr(scipy.signal, what)(in1, in2, mode, boundary, fillvalue)
+    swapped = swap_needed(mode, in1.shape, in2.shape)
+    if swapped:
+        in1, in2 = in2, in1
+    fill = fill_scalar(fillvalue, dtype)
+    img = _extend(in1.astype(dtype, copy=False), in2.shape, mode, bnd, fill, convolve)
+    ker = in2.astype(dtype, copy=False)
+    ker = ker[::-1, ::-1] if convolve else ker.conj()
+    if kind == "c":
+        part = np.dtype(np.float32 if dtype.itemsize == 8 else np.float64)
+        rr = [_real_path(getattr(img, a), getattr(ker, b), part, backend, engine)
+              for a, b in (("real", "real"), ("imag", "imag"), ("real", "imag"), ("imag", "real"))]
+        out = np.empty(rr[0].shape, dtype)
+        out.real = rr[0] - rr[1]
+        out.imag = rr[2] + rr[3]
+    else:
+        out = _real_path(img, ker, dtype, backend, engine)
+    if swapped and not convolve:
+        out = out[::-1, ::-1]
+    return np.ascontiguousarray(out)
+
+
+_DOC = """{title}
+
+    A drop-in replacement for ``scipy.signal.{name}``: the same results, the
+    same output dtype and the same errors for every mode, boundary and
+    fill value, on fastconv's backends.
+
+    Parameters
+    ----------
+    in1, in2 : array_like, 2-D
+        The image and the kernel.  In 'valid' mode the larger one is used as
+        the image (one must be at least as large as the other in each axis).
+    mode : {{'full', 'valid', 'same'}}
+        Output size: ``in1 + in2 - 1``, ``in1 - in2 + 1`` or ``in1``'s shape
+        (centred as scipy centres it, also for even kernels).
+    boundary : {{'fill', 'wrap', 'symm'}}
+        How ``in1`` is extended: with ``fillvalue``, periodically, or by
+        mirror reflection (aliases 'pad', 'circular', 'symmetric').
+    fillvalue : scalar
+        The pad value for ``boundary='fill'``.
+    backend, engine : str
+        As for :func:`fastconv.conv2d`.  Integer inputs run exactly: on the
+        naive backend in wrap-around int64, or on another named backend in
+        float64 when the result provably stays below 2**53.
+
+    Returns
+    -------
+    ndarray
+        The common dtype of ``in1`` and ``in2`` (integers stay integers and
+        wrap on overflow as scipy's do).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv
+    >>> {example}
+    """
+
+
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend="auto", engine="auto"):
+    return _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve=True)
+
+
+def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend="auto", engine="auto"):
+    return _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve=False)
+
+
+convolve2d.__doc__ = _DOC.format(
+    title="Convolve two 2-D arrays.", name="convolve2d",
+    example="fastconv.convolve2d(np.eye(2, dtype=int), [[1, 2], [3, 4]])\n"
+            "    array([[1, 2, 0],\n           [3, 5, 2],\n           [0, 3, 4]])")
+correlate2d.__doc__ = _DOC.format(
+    title="Cross-correlate two 2-D arrays.", name="correlate2d",
+    example="fastconv.correlate2d(np.eye(2, dtype=int), [[1, 2], [3, 4]])\n"
+            "    array([[4, 3, 0],\n           [2, 5, 3],\n           [0, 2, 1]])")

@@ -1,0 +1,225 @@
+"""Argument checking for the public convolution functions.
+
+Every public entry point validates here and nowhere else; backends and
+kernels receive checked, contiguous, native-endian arrays and a
+:class:`ConvParams` and never validate again.
+"""
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """The full geometry of one NCHW convolution, padding resolved.
+
+    ``pad`` is (top, bottom, left, right); asymmetric when TensorFlow-style
+    'same' padding needs an extra row or column at the bottom/right.
+    """
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    stride: tuple
+    pad: tuple
+    dilation: tuple
+    groups: int
+    dtype: str
+
+    @property
+    def Cg(self):
+        return self.C // self.groups
+
+    @property
+    def Kg(self):
+        return self.K // self.groups
+
+    @property
+    def OH(self):
+        return (self.H + self.pad[0] + self.pad[1] - self.dilation[0] * (self.R - 1) - 1) // self.stride[0] + 1
+
+    @property
+    def OW(self):
+        return (self.W + self.pad[2] + self.pad[3] - self.dilation[1] * (self.S - 1) - 1) // self.stride[1] + 1
+
+    @property
+    def out_shape(self):
+        return (self.N, self.K, self.OH, self.OW)
+
+    @property
+    def flops(self):
+        """Multiply-adds times two of the direct algorithm."""
+        return 2 * self.N * self.K * self.OH * self.OW * self.Cg * self.R * self.S
+
+    @property
+    def key(self):
+        """A hashable, JSON-friendly description used by the selection caches."""
+        return (self.N, self.C, self.H, self.W, self.K, self.R, self.S, self.stride,
+                self.pad, self.dilation, self.groups, self.dtype)
+
+
+def _int_arg(value, name):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+
+
+def pair(value, name, minimum):
+    """Return ``value`` as a pair of ints, each at least ``minimum``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        out = tuple(_int_arg(v, name) for v in value)
+    else:
+        v = _int_arg(value, name)
+        out = (v, v)
+    if min(out) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return out
+
+
+def native(a, dtype=None):
+    """C-contiguous, native byte order, of ``dtype`` (default: own dtype)."""
+    dt = np.dtype(dtype if dtype is not None else a.dtype)
+    if not dt.isnative:
+        dt = dt.newbyteorder("=")
+    return np.ascontiguousarray(a, dtype=dt)
+
+
+def float_dtype(*arrays, what="conv2d"):
+    """The common floating dtype of ``arrays``; TypeError for anything else."""
+    for name, a in arrays:
+        if a.dtype.kind not in "f" or a.dtype.itemsize not in (4, 8):
+            raise TypeError(f"{what}: {name} must be float32 or float64, got dtype {a.dtype}")
+    return np.result_type(*(a.dtype for _, a in arrays)).newbyteorder("=")
+
+
+def same_padding(size, k, stride, dilation):
+    """TensorFlow SAME: output ceil(size/stride), extra pad at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (k - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
+    """Check conv2d's arguments.
+
+    Returns ``(x4, w, b, params, squeeze)``: contiguous native arrays of one
+    float dtype (x always 4-D), the geometry, and whether the caller gave a
+    3-D CHW input and so expects a 3-D output.
+    """
+    x = np.asarray(x)
+    weight = np.asarray(weight)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"conv2d: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (K, C/groups, R, S), got shape {weight.shape}")
+    arrays = [("x", x), ("weight", weight)]
+    if bias is not None:
+        bias = np.asarray(bias)
+        arrays.append(("bias", bias))
+    dtype = float_dtype(*arrays)
+    squeeze = x.ndim == 3
+    if squeeze:
+        x = x[None]
+    N, C, H, W = x.shape
+    K, Cg, R, S = weight.shape
+    groups = _int_arg(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"conv2d: groups must be >= 1, got {groups}")
+    if C % groups or K % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide both input channels ({C}) "
+                         f"and output channels ({K})")
+    if Cg != C // groups:
+        raise ValueError(f"conv2d: weight has {Cg} input channels per group, expected "
+                         f"C/groups = {C}/{groups} = {C // groups}")
+    if min(N, C, H, W, K, R, S) < 1:
+        raise ValueError(f"conv2d: empty x {x.shape} or weight {weight.shape}")
+    if bias is not None and bias.shape != (K,):
+        raise ValueError(f"conv2d: bias must have shape ({K},), got {bias.shape}")
+    stride = pair(stride, "stride", 1)
+    dilation = pair(dilation, "dilation", 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0, 0, 0, 0)
+        elif padding == "same":
+            pad = same_padding(H, R, stride[0], dilation[0]) + same_padding(W, S, stride[1], dilation[1])
+        else:
+            raise ValueError(f"conv2d: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+    else:
+        ph, pw = pair(padding, "padding", 0)
+        pad = (ph, ph, pw, pw)
+    p = ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, dtype.name)
+    if p.OH < 1 or p.OW < 1:
+        raise ValueError(
+            f"conv2d: kernel {R}x{S} with dilation {dilation} is larger than the padded input "
+            f"{H + pad[0] + pad[1]}x{W + pad[2] + pad[3]}")
+    x = native(x, dtype)
+    weight = native(weight, dtype)
+    if bias is not None:
+        bias = native(bias, dtype)
+    return x, weight, bias, p, squeeze
+
+
+# --- scipy.signal.convolve2d / correlate2d -----------------------------------
+
+MODES = ("full", "same", "valid")
+BOUNDARIES = {"fill": "fill", "pad": "fill", "wrap": "wrap", "circular": "wrap",
+              "symm": "symm", "symmetric": "symm"}
+
+
+def signal_args(in1, in2, mode, boundary, what):
+    """Check convolve2d/correlate2d arguments as scipy.signal does.
+
+    Returns ``(in1, in2, mode, boundary)`` with the boundary alias resolved.
+    The messages are scipy's, so code that matches on them keeps working.
+    """
+    in1 = np.asarray(in1)
+    in2 = np.asarray(in2)
+    if not in1.ndim == in2.ndim == 2:
+        raise ValueError(f"{what} inputs must both be 2-D arrays")
+    if mode not in MODES:
+        raise ValueError("Acceptable mode flags are 'valid', 'same', or 'full'.")
+    if boundary not in BOUNDARIES:
+        raise ValueError("Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), "
+                         "and 'symmetric' (or 'symm').")
+    return in1, in2, mode, BOUNDARIES[boundary]
+
+
+def swap_needed(mode, shape1, shape2):
+    """scipy's rule: in 'valid' mode the larger input comes first."""
+    if mode != "valid":
+        return False
+    ok1 = all(a >= b for a, b in zip(shape1, shape2))
+    ok2 = all(b >= a for a, b in zip(shape1, shape2))
+    if not (ok1 or ok2):
+        raise ValueError("For 'valid' mode, one must be at least as large as the other in every dimension")
+    return not ok1
+
+
+def fill_scalar(fillvalue, dtype):
+    """Convert ``fillvalue`` to ``dtype`` as scipy does (through complex)."""
+    fv = np.asarray(fillvalue)
+    if fv.size != 1:
+        raise ValueError("`fillvalue` must be scalar or an array with one element.")
+    fv = complex(fv.reshape(()).astype(np.complex128))
+    if dtype.kind != "c":
+        if fv.imag != 0:
+            raise ValueError("could not cast `fillvalue` directly to the output type "
+                             "(it was first converted to complex).")
+        fv = fv.real
+        if dtype.kind in "iu":
+            if not math.isfinite(fv):
+                raise ValueError(f"fillvalue {fillvalue!r} cannot be represented in {dtype}")
+            return np.array(int(fv)).astype(dtype)[()]
+    return np.array(fv).astype(dtype)[()]
