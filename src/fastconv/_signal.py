@@ -88,7 +88,8 @@ def _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve):
     swapped = swap_needed(mode, in1.shape, in2.shape)
     if swapped:
         in1, in2 = in2, in1
-    fill = fill_scalar(fillvalue, dtype)
+    # scipy reads (and checks) the fill value only for the 'fill' boundary
+    fill = fill_scalar(fillvalue, dtype) if bnd == "fill" else 0
     img = _extend(in1.astype(dtype, copy=False), in2.shape, mode, bnd, fill, convolve)
     ker = in2.astype(dtype, copy=False)
     ker = ker[::-1, ::-1] if convolve else ker.conj()

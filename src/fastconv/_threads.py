@@ -108,9 +108,29 @@ def apply_blas_threads(force=False):
         _blas_applied = n
 
 
+_numba_layer_set = False
+
+
+def _pick_numba_layer(numba):
+    """Prefer a thread-safe layer: workqueue aborts when two Python threads
+    enter parallel kernels at once (numba#8563), and fastconv's kernels
+    release the GIL so that they can."""
+    global _numba_layer_set
+    _numba_layer_set = True
+    for pool in ("tbbpool", "omppool"):
+        try:
+            __import__(f"numba.np.ufunc.{pool}")
+        except Exception:
+            continue
+        numba.config.THREADING_LAYER = "threadsafe"
+        return
+
+
 def numba_threads(n):
     """Set Numba's thread count for the calling thread, clamped to its pool."""
     import numba
+    if not _numba_layer_set:
+        _pick_numba_layer(numba)
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 

@@ -190,6 +190,8 @@ def signal_args(in1, in2, mode, boundary, what):
         raise ValueError(f"{what} inputs must both be 2-D arrays")
     if mode not in MODES:
         raise ValueError("Acceptable mode flags are 'valid', 'same', or 'full'.")
+    if boundary == "reflect":  # in scipy's table, but its kernel refuses it
+        raise ValueError("Incorrect boundary value.")
     if boundary not in BOUNDARIES:
         raise ValueError("Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), "
                          "and 'symmetric' (or 'symm').")
@@ -219,7 +221,9 @@ def fill_scalar(fillvalue, dtype):
                              "(it was first converted to complex).")
         fv = fv.real
         if dtype.kind in "iu":
-            if not math.isfinite(fv):
-                raise ValueError(f"fillvalue {fillvalue!r} cannot be represented in {dtype}")
-            return np.array(int(fv)).astype(dtype)[()]
+            info = np.iinfo(dtype)
+            if not math.isfinite(fv) or not info.min <= math.trunc(fv) <= info.max:
+                raise ValueError("could not cast `fillvalue` directly to the output type "
+                                 "(it was first converted to complex).")
+            return np.array(math.trunc(fv)).astype(dtype)[()]
     return np.array(fv).astype(dtype)[()]

@@ -1,0 +1,192 @@
+"""conv2d against PyTorch, for every backend and engine this install has."""
+import threading
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _dispatch
+from fastconv._validation import conv2d_args
+
+from conftest import TOL, rel_err
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _cases(n=40, seed=7):
+    """A randomized grid of conv2d geometries (fixed seed, readable ids)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    paddings = [0, 1, 2, (1, 0), (0, 2), "same", "valid"]
+    for i in range(n):
+        groups = int(rng.choice([1, 1, 1, 2, 3]))
+        depthwise = rng.random() < 0.15
+        cg = 1 if depthwise else int(rng.integers(1, 4))
+        kg = int(rng.integers(1, 4))
+        C, K = groups * cg, groups * kg
+        R = int(rng.integers(1, 12))
+        S = R if rng.random() < 0.7 else int(rng.integers(1, 12))
+        stride = int(rng.choice([1, 1, 2, 3])) if rng.random() < 0.8 else (1, 2)
+        dilation = int(rng.choice([1, 1, 2]))
+        padding = paddings[int(rng.integers(len(paddings)))]
+        H = int(rng.integers(dilation * (R - 1) + 1, dilation * (R - 1) + 14))
+        W = int(rng.integers(dilation * (S - 1) + 1, dilation * (S - 1) + 14))
+        N = int(rng.integers(1, 4))
+        out.append(pytest.param((N, C, H, W), (K, cg, R, S), stride, padding, dilation, groups,
+                                id=f"g{i}-x{N}x{C}x{H}x{W}-w{K}x{cg}x{R}x{S}-s{stride}-p{padding}-d{dilation}-G{groups}"))
+    return out
+
+
+def _torch_conv(x, w, b, stride, padding, dilation, groups):
+    """The oracle; TensorFlow-style 'same' for stride > 1 padded by hand."""
+    s = (stride, stride) if isinstance(stride, int) else stride
+    if padding == "same" and s != (1, 1):
+        H, W = x.shape[2:]
+        R, S = w.shape[2:]
+        pads = []
+        for size, k, st in ((H, R, s[0]), (W, S, s[1])):
+            out = -(-size // st)
+            total = max((out - 1) * st + dilation * (k - 1) + 1 - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
+        padding = 0
+    import warnings
+    warnings.filterwarnings("ignore", message="Using padding='same'")
+    t = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
+                 stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return t.numpy()
+
+
+def _backend_engines():
+    return [(b, e) for b in fastconv.backends() for e in _dispatch.engines(b)]
+
+
+@pytest.mark.parametrize("backend,engine", _backend_engines())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xshape,wshape,stride,padding,dilation,groups", _cases())
+class TestConv2dParity:
+    def test_matches_torch(self, backend, engine, dtype, xshape, wshape, stride, padding, dilation, groups):
+        rng = np.random.default_rng(abs(hash((xshape, wshape))) % 2**32)
+        x = rng.standard_normal(xshape).astype(dtype)
+        w = rng.standard_normal(wshape).astype(dtype)
+        b = rng.standard_normal(wshape[0]).astype(dtype)
+        try:
+            _, _, _, p, _ = conv2d_args(x, w, b, stride, padding, dilation, groups)
+        except ValueError:
+            pytest.skip("geometry invalid for this draw")
+        why = _dispatch.backend_module(backend).unsupported(p)
+        if why is not None:
+            with pytest.raises(ValueError, match=backend):
+                fastconv.conv2d(x, w, b, stride, padding, dilation, groups, backend=backend, engine=engine)
+            return
+        out = fastconv.conv2d(x, w, b, stride, padding, dilation, groups, backend=backend, engine=engine)
+        ref = _torch_conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                          stride, padding, dilation, groups)
+        assert out.dtype == dtype
+        assert out.shape == ref.shape
+        assert rel_err(out, ref) <= TOL[np.dtype(dtype)]
+
+
+class TestConv2dSemantics:
+    def test_chw_input_gives_chw_output(self, rng):
+        x = rng.standard_normal((3, 9, 9)).astype(np.float32)
+        w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+        y = fastconv.conv2d(x, w, padding=1)
+        assert y.shape == (4, 9, 9)
+        np.testing.assert_allclose(y, fastconv.conv2d(x[None], w, padding=1)[0], rtol=1e-6)
+
+    def test_float32_stays_float32_and_mixed_promotes(self, rng):
+        x = rng.standard_normal((1, 2, 6, 6)).astype(np.float32)
+        w = rng.standard_normal((2, 2, 3, 3))
+        assert fastconv.conv2d(x, w.astype(np.float32)).dtype == np.float32
+        assert fastconv.conv2d(x, w).dtype == np.float64
+
+    @pytest.mark.parametrize("stride", [1, 2, 3])
+    @pytest.mark.parametrize("size", [7, 8, 9])
+    def test_same_padding_output_is_ceil_of_size_over_stride(self, stride, size):
+        x = np.ones((1, 1, size, size))
+        y = fastconv.conv2d(x, np.ones((1, 1, 4, 4)), stride=stride, padding="same")
+        assert y.shape[2:] == (-(-size // stride),) * 2
+
+    def test_same_padding_puts_extra_pad_bottom_right(self):
+        # 4x4 ones, 2x2 kernel, stride 1: the extra row/column of zeros is at the end
+        y = fastconv.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), padding="same")[0, 0]
+        assert y[0, 0] == 4 and y[-1, -1] == 1
+
+    @pytest.mark.parametrize("make", [
+        lambda a: np.asfortranarray(a),
+        lambda a: a[..., ::-1].copy()[..., ::-1],
+        lambda a: a.astype(a.dtype.newbyteorder(">")),
+        lambda a: np.lib.stride_tricks.as_strided(a, a.shape, a.strides, writeable=False),
+        lambda a: np.repeat(a, 2, axis=-1)[..., ::2],
+    ], ids=["fortran", "negative-strides", "big-endian", "read-only", "strided"])
+    def test_any_memory_layout_gives_the_same_result(self, make, rng):
+        x = rng.standard_normal((2, 3, 8, 8))
+        w = rng.standard_normal((4, 3, 3, 3))
+        ref = fastconv.conv2d(x, w, padding=1)
+        for backend in fastconv.backends():
+            out = fastconv.conv2d(make(x), make(w), padding=1, backend=backend)
+            np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9)
+
+    def test_nan_and_inf_propagate_like_torch(self):
+        x = np.zeros((1, 1, 6, 6))
+        x[0, 0, 2, 3] = np.nan
+        x[0, 0, 5, 0] = np.inf
+        w = np.ones((1, 1, 3, 3))
+        ref = _torch_conv(x, w, None, 1, 1, 1, 1)
+        out = fastconv.conv2d(x, w, padding=1, backend="naive")
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
+
+    def test_two_threads_at_once_match_serial_calls(self, rng):
+        x = rng.standard_normal((4, 8, 32, 32)).astype(np.float32)
+        w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+        for backend in fastconv.backends():
+            for engine in _dispatch.engines(backend):
+                if _dispatch.backend_module(backend).unsupported(conv2d_args(x, w, None, 1, 1, 1, 1)[3]):
+                    continue
+                ref = fastconv.conv2d(x, w, padding=1, backend=backend, engine=engine)
+                results = [None] * 4
+
+                def work(i):
+                    results[i] = fastconv.conv2d(x, w, padding=1, backend=backend, engine=engine)
+
+                threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                for r in results:
+                    np.testing.assert_array_equal(r, ref)
+
+
+class TestConv2dBadInput:
+    x = np.zeros((1, 4, 8, 8), np.float32)
+    w = np.zeros((2, 4, 3, 3), np.float32)
+
+    @pytest.mark.parametrize("kwargs,exc,match", [
+        (dict(x=np.zeros((8, 8))), ValueError, "x must be 4-D"),
+        (dict(weight=np.zeros((2, 4, 3))), ValueError, "weight must be 4-D"),
+        (dict(groups=3), ValueError, "groups=3 must divide"),
+        (dict(groups=0), ValueError, "groups must be >= 1"),
+        (dict(weight=np.zeros((2, 3, 3, 3), np.float32)), ValueError, "input channels per group"),
+        (dict(stride=0), ValueError, "stride must be >= 1"),
+        (dict(dilation=-1), ValueError, "dilation must be >= 1"),
+        (dict(padding=-1), ValueError, "padding must be >= 0"),
+        (dict(padding="full"), ValueError, "padding must be 'valid', 'same'"),
+        (dict(stride=1.5), TypeError, "stride must be an int"),
+        (dict(stride=float("inf")), TypeError, "stride must be an int"),
+        (dict(stride=(1, 2, 3)), ValueError, "stride must be an int or a pair"),
+        (dict(weight=np.zeros((2, 4, 9, 9), np.float32)), ValueError, "larger than the padded input"),
+        (dict(x=np.zeros((1, 4, 8, 8), np.int32)), TypeError, "x must be float32 or float64"),
+        (dict(x=np.zeros((1, 4, 8, 8), np.float16)), TypeError, "x must be float32 or float64"),
+        (dict(bias=np.zeros(3, np.float32)), ValueError, "bias must have shape"),
+        (dict(backend="cudnn"), ValueError, "backend must be 'auto' or one of"),
+        (dict(engine="fortran"), ValueError, "engine must be"),
+    ])
+    def test_bad_argument_is_named(self, kwargs, exc, match):
+        args = dict(x=self.x, weight=self.w)
+        args.update(kwargs)
+        with pytest.raises(exc, match=match):
+            fastconv.conv2d(**args)
