@@ -1,0 +1,102 @@
+"""``fastconv bench`` on its two tiny cases: tables, JSON and chart, no timing claims."""
+import json
+
+import pytest
+
+from fastconv import _bench
+from fastconv.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One ``fastconv bench --tiny`` run shared by the checks (it takes a few seconds)."""
+    import io
+    import sys
+    out_dir = tmp_path_factory.mktemp("bench-out")
+    buf = io.StringIO()
+    saved, sys.stdout = sys.stdout, buf
+    try:
+        status = main(["bench", "--tiny", "--threads", "1", "--repeat", "1", "--out", str(out_dir)])
+    finally:
+        sys.stdout = saved
+    return status, buf.getvalue(), out_dir
+
+
+class TestBenchCommand:
+    def test_exits_zero(self, tiny_run):
+        assert tiny_run[0] == 0
+
+    def test_prints_a_table_per_case_and_the_summary(self, tiny_run):
+        text = tiny_run[1]
+        for case in _bench.TINY:
+            assert f"== {case.name}:" in text
+        assert "fastconv auto" in text
+        assert "geometric mean of peer time / fastconv time" in text
+
+    def test_prints_blas_kernel_and_threads(self, tiny_run):
+        text = tiny_run[1]
+        assert "BLAS:" in text and "kernel" in text
+        assert "threads: fastconv 1" in text
+
+    def test_missing_peers_show_na_not_errors(self, tiny_run):
+        text = tiny_run[1]
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            assert "n/a (torch not installed)" in text
+        assert "Traceback" not in text
+
+    def test_writes_json_with_every_case_and_forced_backend(self, tiny_run):
+        data = json.loads((tiny_run[2] / "bench.json").read_text())
+        assert [c["name"] for c in data["cases"]] == [c.name for c in _bench.TINY]
+        for c in data["cases"]:
+            labels = {r["label"] for r in c["results"]}
+            assert "auto" in labels and "naive/cython" in labels | {"naive/numba"}
+            assert set(c["ratios"]) == set(c["reference_times"])
+        assert data["environment"]["threads"]["fastconv"] == 1
+        assert set(data["summary"]) == {"layers", "images"}
+
+    def test_writes_png_chart(self, tiny_run):
+        png = (tiny_run[2] / "bench.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_restores_thread_count(self, tiny_run):
+        import fastconv
+        assert fastconv._threads._n_threads is None
+
+    def test_unknown_backend_is_rejected_with_the_accepted_names(self, capsys, tmp_path):
+        assert main(["bench", "--tiny", "--backends", "nosuch", "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "'nosuch'" in err and "naive" in err
+
+
+class TestCases:
+    def test_case_ids_are_unique(self):
+        names = [c.name for c in _bench.ALL_CASES + _bench.TINY]
+        assert len(names) == len(set(names))
+
+    def test_quick_keeps_small_images_and_all_layers(self):
+        quick = _bench.select_cases("all", quick=True)
+        assert all(c.x_shape[0] <= 512 for c in quick if c.group == "images")
+        assert len([c for c in quick if c.group == "layers"]) == len(_bench.LAYERS)
+
+    def test_image_params_are_the_valid_correlation_convolve2d_runs(self):
+        p = _bench.case("img512-k31-float32").params()
+        assert (p.H, p.W, p.R, p.S, p.OH, p.OW) == (542, 542, 31, 31, 512, 512)
+
+    def test_layer_output_shape_matches_the_layer(self):
+        assert _bench.case("alexnet-conv1").params().out_shape == (8, 96, 55, 55)
+
+    def test_naive_is_skipped_over_the_cost_cap(self):
+        case = _bench.case("vgg-conv3")
+        impls = [i for i in _bench.fastconv_impls(case, {"naive"}) if i.kind == "forced"]
+        res = _bench.run_case(case, impls, repeat=1, max_call=1e-3)
+        assert all(r.skipped and "cap" in r.skipped for r in res.results)
+
+    def test_a_failing_implementation_is_reported_not_raised(self):
+        def boom(x, w):
+            def f():
+                raise RuntimeError("kaput")
+            return f
+        res = _bench.run_case(_bench.TINY[0], [_bench.Impl("boom", "forced", boom)], repeat=1)
+        assert res.results[0].error == "RuntimeError: kaput"
