@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 
 from ._conv import conv2d
 from ._dispatch import backends
+from ._select import explain, set_tuning, tune
 from ._signal import convolve2d, correlate2d
 from ._threads import get_num_threads, num_threads, set_num_threads
 
 __all__ = [
-    "__version__", "conv2d", "convolve2d", "correlate2d", "backends",
+    "__version__", "conv2d", "convolve2d", "correlate2d", "backends", "explain", "tune", "set_tuning",
     "get_num_threads", "set_num_threads", "num_threads",
 ]

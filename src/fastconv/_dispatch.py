@@ -45,9 +45,7 @@ def engines(backend):
     for e in _engines.ENGINES:
         if e not in mod.ENGINES:
             continue
-        if e == "numba" and not _engines.numba_available():
-            continue
-        if e == "cython" and not _engines.has("cython", getattr(mod, "STEM", backend)):
+        if not _engines.has(e, getattr(mod, "STEM", backend)):
             continue
         out.append(e)
     return out
@@ -83,8 +81,12 @@ def _pick_engine(backend, engine):
     return engine
 
 
-def resolve(p, backend="auto", engine="auto", integer=False):
-    """Return ``(backend_module, engine)`` for geometry ``p``."""
+def resolve(p, backend="auto", engine="auto", integer=False, exact=False):
+    """Return ``(backend_module, engine)`` for geometry ``p``.
+
+    ``exact=True`` (for inputs holding NaN or Inf) keeps ``auto`` off the
+    backends that would spread a non-finite value over a whole tile.
+    """
     _check_names(backend, engine)
     if backend != "auto":
         mod = backend_module(backend)
@@ -95,5 +97,5 @@ def resolve(p, backend="auto", engine="auto", integer=False):
             raise ValueError(f"backend {backend!r} cannot serve this call: {why}")
         return mod, _pick_engine(backend, engine)
     from ._select import choose
-    b, e = choose(p, engine=engine, integer=integer)
+    b, e = choose(p, engine=engine, integer=integer, exact=exact)
     return backend_module(b), e

@@ -1,19 +1,413 @@
-"""The choice behind ``backend="auto"``.
+"""The choice behind ``backend="auto"``: cost model, ``explain`` and ``tune``.
 
-A first, static rule until the calibrated cost model lands: the fastest
-general backend available that serves the shape.
+The order of authority, per call:
+
+1. a winner measured by :func:`tune` (or by ``set_tuning(True)``) for this
+   shape, dtype, thread count, CPU and version, from the persistent cache;
+2. otherwise the cost model: each backend's time is a non-negative linear
+   combination of its operation counts (multiply-adds in its main loop,
+   elements it packs or transforms, FFT work, outputs written, one call),
+   with coefficients fitted by measurement on this machine
+   (``fastconv tune --calibrate``) or, before any calibration, the
+   coefficients fitted on the reference machine that ship with fastconv.
+
+Exactness comes before speed: FFT and Winograd spread a NaN or Inf over a
+whole tile, so callers pass ``exact=True`` for non-finite data and get only
+backends that keep non-finite values where the oracles put them.  Engines:
+a Numba kernel not yet compiled in this process costs a compile (seconds),
+so it is chosen only when the Cython engine cannot serve.
+
+Choices are memoised per geometry; the model and cache are read once.
 """
-from . import _dispatch
+import math
+import threading
+import time
+from dataclasses import dataclass, field
 
-_PREFERENCE = ("winograd", "im2col", "fft", "naive")
+import numpy as np
+
+from . import _dispatch, _engines, _tuning
+from ._threads import get_num_threads
+
+# Backends that spread a NaN/Inf beyond the outputs that read it.
+INEXACT_ON_NONFINITE = frozenset({"fft", "winograd"})
+
+# Seconds a first Numba compile costs, charged to an uncompiled Numba kernel.
+NUMBA_COMPILE_S = 2.0
+
+_lock = threading.Lock()
+_memo = {}
+_tuning_on = False
+_state = {"data": None}
 
 
-def choose(p, engine="auto", integer=False):
-    """Return ``(backend, engine)`` for geometry ``p``."""
+# --- the cost model ---------------------------------------------------------
+
+def _fast_len(n):
+    from scipy.fft import next_fast_len
+    return next_fast_len(int(n), real=True)
+
+
+def features(p, backend):
+    """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out].
+
+    ``macs`` are the multiply-adds of the backend's main loop (for Winograd
+    its transformed-domain products, for FFT the spectral product), ``moved``
+    the elements it packs, pads or transforms, ``out`` the outputs written.
+    """
+    N, K, OH, OW = p.out_shape
+    Cg, R, S, G = p.Cg, p.R, p.S, p.groups
+    Hp, Wp = p.H + p.pad[0] + p.pad[1], p.W + p.pad[2] + p.pad[3]
+    out = N * K * OH * OW
+    direct = out * Cg * R * S
+    if backend == "naive":
+        return [1.0, direct, N * p.C * Hp * Wp, out]
+    if backend == "im2col":
+        pointwise = R == S == 1 and p.stride == (1, 1) and not any(p.pad)
+        return [1.0, direct, 0 if pointwise else N * G * Cg * R * S * OH * OW, out]
+    if backend == "fft":
+        hk, wk = p.dilation[0] * (R - 1) + 1, p.dilation[1] * (S - 1) + 1
+        L = _fast_len(Hp) * (_fast_len(Wp) // 2 + 1)
+        transforms = (N * p.C + K * Cg + N * K) * L * max(math.log2(L), 1.0)
+        return [1.0, 4.0 * N * K * Cg * L, transforms, out + hk * wk * K * Cg]
+    if backend == "winograd":
+        m = 4
+        tiles = N * math.ceil(OH / m) * math.ceil(OW / m)
+        a2 = (m + 2) ** 2
+        return [1.0, a2 * K * Cg * tiles, a2 * tiles * (p.C + K), out]
+    raise ValueError(f"no cost model for backend {backend!r}")
+
+
+# Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
+# seconds per unit of each feature.  Per (backend, engine, dtype).
+DEFAULT_COEFFS = {}
+_FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
+    "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
+    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
+    "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9],
+    "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
+}
+
+
+def _model_key(backend, engine, dtype):
+    return f"{backend}|{engine}|{dtype}|t{get_num_threads()}|{_tuning.cpu_name()}"
+
+
+def _data():
+    if _state["data"] is None:
+        _state["data"] = _tuning.load()
+    return _state["data"]
+
+
+def coefficients(backend, engine, dtype):
+    """Cost coefficients: calibrated here if available, else shipped, else fallback."""
+    row = _data()["models"].get(_model_key(backend, engine, dtype))
+    if row is None:
+        row = DEFAULT_COEFFS.get(f"{backend}|{engine}|{dtype}")
+    return row if row is not None else _FALLBACK[backend]
+
+
+def _compile_penalty(backend, engine):
+    if engine != "numba":
+        return 0.0
+    stem = getattr(_dispatch.backend_module(backend), "STEM", backend)
+    return 0.0 if _engines.numba_compiled(stem) else NUMBA_COMPILE_S
+
+
+def predict(p, backend, engine):
+    """Predicted seconds for ``backend``/``engine`` on ``p`` (compile cost included)."""
+    f = features(p, backend)
+    c = coefficients(backend, engine, p.dtype)
+    return float(np.dot(f, c)) + _compile_penalty(backend, engine)
+
+
+# --- choosing ---------------------------------------------------------------
+
+def _entry_key(p, engine="auto"):
+    from . import __version__
+    return "|".join([__version__, _tuning.cpu_name(), f"t{get_num_threads()}", f"e{engine}",
+                     ",".join(map(str, p.key))])
+
+
+def _candidates(p, engine, integer, exact):
     cands = _dispatch.candidates(p, integer=integer)
     if engine != "auto":
         cands = [c for c in cands if c[1] == engine]
+    if exact:
+        cands = [c for c in cands if c[0] not in INEXACT_ON_NONFINITE]
+    return cands
+
+
+def choose(p, engine="auto", integer=False, exact=False):
+    """Return ``(backend, engine)`` for geometry ``p`` (memoised)."""
+    memo_key = (p.key, engine, integer, exact, get_num_threads(), _tuning_on)
+    hit = _memo.get(memo_key)
+    if hit is not None:
+        return hit
+    cands = _candidates(p, engine, integer, exact)
     if not cands:
         raise ValueError(f"no backend can serve this call with engine={engine!r}")
-    rank = {b: i for i, b in enumerate(_PREFERENCE)}
-    return min(cands, key=lambda c: (rank.get(c[0], 99), c[1] != "cython"))
+    choice = None
+    tuned = _data()["entries"].get(_entry_key(p, engine))
+    if tuned is not None:
+        choice = _best_measured(tuned, cands)
+    if choice is None and _tuning_on and not integer:
+        choice = _best_measured(_measure_and_store(p, engine), cands)
+    if choice is None:
+        choice = min(cands, key=lambda c: predict(p, *c))
+    with _lock:
+        _memo[memo_key] = choice
+    return choice
+
+
+def _best_measured(record, cands):
+    times = {tuple(k.split("/")): v for k, v in record.get("times", {}).items()}
+    served = [c for c in cands if c in times]
+    return min(served, key=times.get) if served else None
+
+
+# --- measuring --------------------------------------------------------------
+
+def time_call(fn, budget=0.2, max_runs=7):
+    """Min wall time of ``fn`` after a warm-up call, within ``budget`` seconds."""
+    fn()
+    best, spent, runs = math.inf, 0.0, 0
+    while runs < max_runs and (runs < 2 or spent < budget):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        best, spent, runs = min(best, dt), spent + dt, runs + 1
+    return best
+
+
+def _random_inputs(p, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((p.N, p.C, p.H, p.W)).astype(p.dtype)
+    w = rng.standard_normal((p.K, p.Cg, p.R, p.S)).astype(p.dtype)
+    return x, w
+
+
+def measure(p, cands, budget=0.2):
+    """Seconds per call of each (backend, engine) in ``cands`` on random data of ``p``."""
+    x, w = _random_inputs(p)
+    threads = get_num_threads()
+    out = {}
+    for b, e in cands:
+        mod = _dispatch.backend_module(b)
+        out[(b, e)] = time_call(lambda: mod.conv2d(x, w, p, e, threads), budget)
+    return out
+
+
+def _measure_and_store(p, engine):
+    cands = _candidates(p, engine, integer=False, exact=False)
+    times = measure(p, cands)
+    record = {"times": {f"{b}/{e}": t for (b, e), t in times.items()}, "when": time.time()}
+    key = _entry_key(p, engine)
+    _tuning.update("entries", key, record)
+    _data()["entries"][key] = record
+    return record
+
+
+def set_tuning(on):
+    """Measure every new shape on first use, as ``torch.backends.cudnn.benchmark``.
+
+    Parameters
+    ----------
+    on : bool
+        When true, ``backend="auto"`` times the candidates the first time it
+        meets a shape and stores the winner in the persistent cache.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.set_tuning(False)
+    """
+    global _tuning_on
+    _tuning_on = bool(on)
+
+
+def reset():
+    """Forget memoised choices and re-read the cache (after it changed on disk)."""
+    with _lock:
+        _memo.clear()
+        _state["data"] = None
+
+
+# --- the public explain / tune ----------------------------------------------
+
+@dataclass
+class Explanation:
+    """The choice for one geometry and the figures behind it."""
+    choice: tuple
+    reason: str
+    candidates: list = field(default_factory=list)
+    geometry: object = None
+
+    def __str__(self):
+        lines = [f"choice: {self.choice[0]}/{self.choice[1]} - {self.reason}",
+                 f"{'backend':10s} {'engine':7s} {'predicted ms':>13s} {'measured ms':>12s}  note"]
+        for c in self.candidates:
+            pm = "" if c["predicted_ms"] is None else f"{c['predicted_ms']:.3f}"
+            mm = "" if c["measured_ms"] is None else f"{c['measured_ms']:.3f}"
+            lines.append(f"{c['backend']:10s} {c['engine'] or '':7s} {pm:>13s} {mm:>12s}  {c['note']}")
+        return "\n".join(lines)
+
+
+def _params(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    from ._validation import conv_geometry
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    if len(x_shape) == 3:
+        x_shape = (1,) + tuple(x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W) or (C, H, W), got {tuple(x_shape)}")
+    return conv_geometry(tuple(x_shape), tuple(w_shape), stride, padding, dilation, groups, dtype)
+
+
+def explain(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, dtype="float32", *, engine="auto"):
+    """Say which backend and engine ``auto`` picks for a shape, and why.
+
+    Parameters
+    ----------
+    x_shape, w_shape : tuple of int
+        (N, C, H, W) and (K, C // groups, R, S).
+    stride, padding, dilation, groups
+        As for :func:`fastconv.conv2d`.
+    dtype : str or dtype
+        'float32' or 'float64'.
+    engine : {'auto', 'cython', 'numba'}
+
+    Returns
+    -------
+    Explanation
+        ``choice`` (backend, engine), ``reason``, and ``candidates``: one dict
+        per backend/engine with the predicted and (if tuned) measured
+        milliseconds, or the reason it cannot serve the shape.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> e = fastconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    >>> e.choice[0] in fastconv.backends()
+    True
+    """
+    p = _params(x_shape, w_shape, stride, padding, dilation, groups, np.dtype(dtype))
+    tuned = _data()["entries"].get(_entry_key(p, engine))
+    measured = {}
+    if tuned is not None:
+        measured = {tuple(k.split("/")): v for k, v in tuned.get("times", {}).items()}
+    rows = []
+    for b in _dispatch.backends():
+        mod = _dispatch.backend_module(b)
+        why = mod.unsupported(p)
+        if why is not None:
+            rows.append(dict(backend=b, engine=None, predicted_ms=None, measured_ms=None, note=f"cannot serve: {why}"))
+            continue
+        for e in _dispatch.engines(b):
+            if engine != "auto" and e != engine:
+                continue
+            note = "" if _compile_penalty(b, e) == 0 else f"first call compiles (~{NUMBA_COMPILE_S:.0f} s)"
+            rows.append(dict(backend=b, engine=e, predicted_ms=1e3 * predict(p, b, e),
+                             measured_ms=1e3 * measured[(b, e)] if (b, e) in measured else None, note=note))
+    choice = choose(p, engine=engine)
+    if tuned is not None and _best_measured(tuned, [choice]) is not None:
+        reason = f"measured fastest by tune() ({1e3 * measured[choice]:.3f} ms)"
+    else:
+        src = "calibrated on this machine" if _data()["models"].get(_model_key(*choice, p.dtype)) else \
+            "shipped reference-machine coefficients"
+        reason = f"lowest predicted time ({1e3 * predict(p, *choice):.3f} ms; cost model, {src})"
+    return Explanation(choice, reason, rows, p)
+
+
+def tune(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, dtype="float32", *, engine="auto"):
+    """Time every candidate on this shape and remember the fastest.
+
+    The winner is stored in the persistent tuning cache (see
+    ``fastconv info``), so later processes use it too.
+
+    Parameters
+    ----------
+    x_shape, w_shape, stride, padding, dilation, groups, dtype, engine
+        As for :func:`explain`.
+
+    Returns
+    -------
+    Explanation
+        As :func:`explain` returns, now with measured times.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> e = fastconv.tune((1, 1, 32, 32), (1, 1, 3, 3), padding=1)  # doctest: +SKIP
+    >>> e.reason  # doctest: +SKIP
+    'measured fastest by tune() (0.012 ms)'
+    """
+    p = _params(x_shape, w_shape, stride, padding, dilation, groups, np.dtype(dtype))
+    _measure_and_store(p, engine)
+    with _lock:
+        _memo.clear()
+    return explain(x_shape, w_shape, stride, padding, dilation, groups, dtype, engine=engine)
+
+
+# --- calibration ------------------------------------------------------------
+
+CALIBRATION_SHAPES = [
+    # (x_shape, w_shape, stride, padding, groups)
+    ((1, 1, 64, 64), (1, 1, 3, 3), 1, 1, 1),
+    ((1, 1, 256, 256), (1, 1, 5, 5), 1, 2, 1),
+    ((1, 1, 256, 256), (1, 1, 15, 15), 1, 7, 1),
+    ((1, 1, 128, 128), (1, 1, 31, 31), 1, 15, 1),
+    ((16, 3, 32, 32), (16, 3, 5, 5), 1, 2, 1),
+    ((32, 16, 16, 16), (32, 16, 3, 3), 1, 1, 1),
+    ((8, 32, 28, 28), (32, 32, 3, 3), 1, 1, 1),
+    ((4, 64, 32, 32), (64, 64, 3, 3), 1, 1, 1),
+    ((2, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1),
+    ((4, 64, 28, 28), (128, 64, 1, 1), 1, 0, 1),
+    ((2, 32, 64, 64), (32, 32, 3, 3), 2, 1, 1),
+    ((4, 32, 32, 32), (32, 1, 3, 3), 1, 1, 32),
+    ((2, 8, 64, 64), (8, 8, 9, 9), 1, 4, 1),
+    ((2, 3, 96, 96), (16, 3, 11, 11), 4, 2, 1),
+    ((1, 16, 128, 128), (16, 16, 7, 7), 1, 3, 1),
+    ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1),
+]
+
+
+def calibrate(dtypes=("float32", "float64"), budget=0.1, verbose=False):
+    """Fit the cost model's coefficients by timing the calibration shapes here.
+
+    Returns the fitted rows, also stored in the tuning cache.
+    """
+    from scipy.optimize import nnls
+    fitted = {}
+    for dtype in dtypes:
+        rows = {}
+        for xs, ws, st, pad, g in CALIBRATION_SHAPES:
+            p = _params(xs, ws, st, pad, 1, g, np.dtype(dtype))
+            cands = _dispatch.candidates(p)
+            # the naive loop on a big layer takes seconds and teaches nothing new
+            cands = [c for c in cands if not (c[0] == "naive" and p.flops > 4e8)]
+            for c, t in measure(p, cands, budget).items():
+                rows.setdefault(c, []).append((features(p, c[0]), t))
+                if verbose:
+                    print(f"  {dtype} {xs}x{ws} s{st} {c[0]}/{c[1]}: {1e3 * t:.3f} ms")
+        for (b, e), data in rows.items():
+            A = np.array([f for f, _ in data], dtype=np.float64)
+            t = np.array([t for _, t in data])
+            # relative least squares: every shape counts alike, big or small
+            coef, _ = nnls(A / t[:, None], np.ones(len(t)))
+            key = _model_key(b, e, dtype)
+            fitted[key] = coef.tolist()
+            _tuning.update("models", key, coef.tolist())
+    reset()
+    return fitted
+
+
+def info():
+    """What ``fastconv info`` shows of the selection state."""
+    data = _data()
+    return {
+        "tuning cache": f"{_tuning.cache_path()} ({len(data['entries'])} tuned shapes, "
+                        f"{len(data['models'])} calibrated model rows)",
+        "numba kernels compiled": ", ".join(_engines.numba_compiled_list()) or "none in this process",
+    }

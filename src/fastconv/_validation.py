@@ -111,6 +111,46 @@ def same_padding(size, k, stride, dilation):
     return total // 2, total - total // 2
 
 
+def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    """Check the shapes and hyper-parameters of a conv2d; return its ConvParams.
+
+    ``x_shape`` is 4-D (N, C, H, W); ``w_shape`` (K, C/groups, R, S).
+    """
+    if len(w_shape) != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (K, C/groups, R, S), got shape {tuple(w_shape)}")
+    N, C, H, W = x_shape
+    K, Cg, R, S = w_shape
+    groups = _int_arg(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"conv2d: groups must be >= 1, got {groups}")
+    if C % groups or K % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide both input channels ({C}) "
+                         f"and output channels ({K})")
+    if Cg != C // groups:
+        raise ValueError(f"conv2d: weight has {Cg} input channels per group, expected "
+                         f"C/groups = {C}/{groups} = {C // groups}")
+    if min(N, C, H, W, K, R, S) < 1:
+        raise ValueError(f"conv2d: empty x {tuple(x_shape)} or weight {tuple(w_shape)}")
+    stride = pair(stride, "stride", 1)
+    dilation = pair(dilation, "dilation", 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0, 0, 0, 0)
+        elif padding == "same":
+            pad = same_padding(H, R, stride[0], dilation[0]) + same_padding(W, S, stride[1], dilation[1])
+        else:
+            raise ValueError(f"conv2d: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+    else:
+        ph, pw = pair(padding, "padding", 0)
+        pad = (ph, ph, pw, pw)
+    p = ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, np.dtype(dtype).name)
+    if p.OH < 1 or p.OW < 1:
+        raise ValueError(
+            f"conv2d: kernel {R}x{S} with dilation {dilation} is larger than the padded input "
+            f"{H + pad[0] + pad[1]}x{W + pad[2] + pad[3]}")
+    return p
+
+
 def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
     """Check conv2d's arguments.
 
@@ -132,38 +172,9 @@ def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
     squeeze = x.ndim == 3
     if squeeze:
         x = x[None]
-    N, C, H, W = x.shape
-    K, Cg, R, S = weight.shape
-    groups = _int_arg(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"conv2d: groups must be >= 1, got {groups}")
-    if C % groups or K % groups:
-        raise ValueError(f"conv2d: groups={groups} must divide both input channels ({C}) "
-                         f"and output channels ({K})")
-    if Cg != C // groups:
-        raise ValueError(f"conv2d: weight has {Cg} input channels per group, expected "
-                         f"C/groups = {C}/{groups} = {C // groups}")
-    if min(N, C, H, W, K, R, S) < 1:
-        raise ValueError(f"conv2d: empty x {x.shape} or weight {weight.shape}")
-    if bias is not None and bias.shape != (K,):
-        raise ValueError(f"conv2d: bias must have shape ({K},), got {bias.shape}")
-    stride = pair(stride, "stride", 1)
-    dilation = pair(dilation, "dilation", 1)
-    if isinstance(padding, str):
-        if padding == "valid":
-            pad = (0, 0, 0, 0)
-        elif padding == "same":
-            pad = same_padding(H, R, stride[0], dilation[0]) + same_padding(W, S, stride[1], dilation[1])
-        else:
-            raise ValueError(f"conv2d: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
-    else:
-        ph, pw = pair(padding, "padding", 0)
-        pad = (ph, ph, pw, pw)
-    p = ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, dtype.name)
-    if p.OH < 1 or p.OW < 1:
-        raise ValueError(
-            f"conv2d: kernel {R}x{S} with dilation {dilation} is larger than the padded input "
-            f"{H + pad[0] + pad[1]}x{W + pad[2] + pad[3]}")
+    p = conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups, dtype)
+    if bias is not None and bias.shape != (p.K,):
+        raise ValueError(f"conv2d: bias must have shape ({p.K},), got {bias.shape}")
     x = native(x, dtype)
     weight = native(weight, dtype)
     if bias is not None:

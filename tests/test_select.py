@@ -1,0 +1,143 @@
+"""backend="auto": the choice, explain, tune and the persistent tuning cache."""
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _dispatch, _select, _tuning
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache directory."""
+    monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "cache"))
+    _select.reset()
+    yield tmp_path / "cache"
+    _select.set_tuning(False)
+    _select.reset()
+
+
+SHAPES = [((8, 64, 28, 28), (64, 64, 3, 3), 1, 1, 1), ((1, 1, 64, 64), (1, 1, 15, 15), 1, 7, 1),
+          ((4, 16, 32, 32), (16, 1, 3, 3), 2, 1, 16), ((2, 8, 20, 20), (4, 8, 1, 1), 1, 0, 1)]
+
+
+class TestChoice:
+    @pytest.mark.parametrize("xs,ws,stride,padding,groups", SHAPES)
+    def test_choice_is_deterministic_and_can_serve(self, xs, ws, stride, padding, groups):
+        a = fastconv.explain(xs, ws, stride=stride, padding=padding, groups=groups)
+        _select.reset()
+        b = fastconv.explain(xs, ws, stride=stride, padding=padding, groups=groups)
+        assert a.choice == b.choice
+        assert _dispatch.backend_module(a.choice[0]).unsupported(a.geometry) is None
+
+    @pytest.mark.parametrize("xs,ws,stride,padding,groups", SHAPES)
+    def test_explain_lists_every_candidate_that_can_serve(self, xs, ws, stride, padding, groups):
+        e = fastconv.explain(xs, ws, stride=stride, padding=padding, groups=groups)
+        listed = {(c["backend"], c["engine"]) for c in e.candidates if c["engine"]}
+        assert listed == set(_dispatch.candidates(e.geometry))
+        assert "choice:" in str(e)
+
+    def test_auto_never_picks_an_uncompiled_numba_kernel_when_cython_serves(self):
+        e = fastconv.explain((2, 4, 16, 16), (4, 4, 3, 3), padding=1)
+        if any(c[1] == "cython" for c in _dispatch.candidates(e.geometry)):
+            assert e.choice[1] == "cython"
+
+    def test_forced_backend_is_always_honoured(self, rng):
+        x = rng.standard_normal((2, 4, 12, 12)).astype(np.float32)
+        w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+        ref = fastconv.conv2d(x, w, padding=1, backend="naive")
+        for b in fastconv.backends():
+            for e in _dispatch.engines(b):
+                np.testing.assert_allclose(fastconv.conv2d(x, w, padding=1, backend=b, engine=e), ref,
+                                           rtol=1e-4, atol=1e-4)
+
+    def test_non_finite_input_keeps_nan_where_the_direct_result_has_it(self, rng):
+        x = rng.standard_normal((2, 16, 32, 32)).astype(np.float32)
+        x[0, 3, 10, 10] = np.nan
+        x[1, 0, 0, 5] = np.inf
+        w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+        ref = fastconv.conv2d(x, w, padding=1, backend="naive")
+        out = fastconv.conv2d(x, w, padding=1)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
+
+    @pytest.mark.parametrize("xs,ws,stride,padding,groups", SHAPES)
+    def test_results_are_bitwise_identical_run_to_run(self, xs, ws, stride, padding, groups, rng):
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = rng.standard_normal(ws).astype(np.float32)
+        for b in fastconv.backends():
+            for e in _dispatch.engines(b):
+                if e == "numba" and b != "naive":
+                    continue  # compile time; the naive case covers the engine
+                kw = dict(stride=stride, padding=padding, groups=groups, backend=b, engine=e)
+                try:
+                    first = fastconv.conv2d(x, w, **kw)
+                except ValueError:
+                    continue
+                np.testing.assert_array_equal(fastconv.conv2d(x, w, **kw), first)
+
+
+class TestTuningCache:
+    def test_tune_stores_the_winner_and_auto_uses_it(self, private_cache):
+        e = fastconv.tune((1, 2, 24, 24), (2, 2, 3, 3), padding=1)
+        assert e.reason.startswith("measured fastest")
+        data = json.loads((private_cache / "tuning.json").read_text())
+        assert data["format"] == _tuning.FORMAT and len(data["entries"]) == 1
+        measured = {(c["backend"], c["engine"]): c["measured_ms"] for c in e.candidates if c["engine"]}
+        assert e.choice == min((k for k, v in measured.items() if v is not None), key=measured.get)
+
+    def test_a_new_process_reads_the_cache(self, private_cache):
+        fastconv.tune((1, 2, 24, 24), (2, 2, 3, 3), padding=1)
+        code = ("import fastconv; e = fastconv.explain((1, 2, 24, 24), (2, 2, 3, 3), padding=1); "
+                "print(e.reason)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "FASTCONV_CACHE_DIR": str(private_cache)})
+        assert out.stdout.startswith("measured fastest")
+
+    @pytest.mark.parametrize("content", ["{not json", json.dumps({"library": "other"}), json.dumps([1, 2])])
+    def test_corrupt_or_foreign_file_is_ignored_with_a_warning(self, private_cache, content):
+        private_cache.mkdir(parents=True)
+        (private_cache / "tuning.json").write_text(content)
+        _select.reset()
+        with pytest.warns(RuntimeWarning, match="ignoring the tuning cache"):
+            e = fastconv.explain((1, 1, 16, 16), (1, 1, 3, 3))
+        assert e.choice in _dispatch.candidates(e.geometry)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fastconv.tune((1, 1, 16, 16), (1, 1, 3, 3))  # rewrites a valid file
+        assert json.loads((private_cache / "tuning.json").read_text())["library"] == "fastconv"
+
+    def test_concurrent_writers_lose_nothing(self, private_cache):
+        code = ("import sys; from fastconv import _tuning\n"
+                "for i in range(20): _tuning.update('entries', f'{sys.argv[1]}-{i}', {'times': {}})")
+        env = {**__import__("os").environ, "FASTCONV_CACHE_DIR": str(private_cache)}
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env) for k in range(4)]
+        assert all(p.wait() == 0 for p in procs)
+        data = json.loads((private_cache / "tuning.json").read_text())
+        assert len(data["entries"]) == 80
+
+    def test_tune_clear_command_removes_the_file(self, private_cache):
+        fastconv.tune((1, 1, 16, 16), (1, 1, 3, 3))
+        from fastconv.cli import main
+        assert main(["tune", "--clear"]) == 0
+        assert not (private_cache / "tuning.json").exists()
+
+    def test_set_tuning_measures_a_new_shape_on_first_use(self, private_cache, rng):
+        fastconv.set_tuning(True)
+        fastconv.conv2d(rng.standard_normal((1, 2, 20, 20)), rng.standard_normal((2, 2, 3, 3)))
+        data = json.loads((private_cache / "tuning.json").read_text())
+        assert len(data["entries"]) == 1
+
+
+class TestBadArguments:
+    def test_explain_names_bad_dtype(self):
+        with pytest.raises(TypeError, match="dtype"):
+            fastconv.explain((1, 1, 8, 8), (1, 1, 3, 3), dtype="int32")
+
+    def test_explain_names_bad_shape(self):
+        with pytest.raises(ValueError, match="x_shape"):
+            fastconv.explain((8, 8), (1, 1, 3, 3))
