@@ -24,8 +24,13 @@ def _conv2d_direct(xp, w, y, sh, sw, dh, dw, groups):
                 xr = xp[n, c0 + c, oh * sh + r * dh]
                 for s in range(S):
                     wv = w[k, c, r, s]
-                    for ow in range(OW):
-                        out[ow] += wv * xr[ow * sw + s * dw]
+                    if sw == 1:  # contiguous: lets LLVM vectorise
+                        xs = xr[s * dw:s * dw + OW]
+                        for ow in range(OW):
+                            out[ow] += wv * xs[ow]
+                    else:
+                        for ow in range(OW):
+                            out[ow] += wv * xr[ow * sw + s * dw]
 
 
 def conv2d_direct(xp, w, y, sh, sw, dh, dw, groups, n_threads):
