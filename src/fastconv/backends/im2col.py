@@ -1,0 +1,251 @@
+"""The im2col backend: pack the receptive fields into a matrix, multiply by BLAS.
+
+For a tile of ``nb`` images and ``gb`` groups the engine's ``im2col`` kernel
+packs, straight from ``x`` (padding applied while packing, no padded copy,
+each group read from its own channel slice), the column matrix
+
+    cols[(c*R + r)*S + s, i*OH*OW + oh*OW + ow]
+        = x[n0 + i, c0 + c, oh*sh - pt + r*dh, ow*sw - pl + s*dw]
+
+and one BLAS call per tile, ``w_g (Kg, Cg*R*S) @ cols_g``, stacked over the
+groups, produces the tile's outputs.  The column matrix lives in a reused
+per-thread workspace of at most :data:`WORKSPACE_BYTES` (one image's worth if
+that is larger), so memory stays bounded however large the batch, while
+several small images share one GEMM so that tiny layers are not dominated by
+per-call overhead.
+
+Two layouts of the product, chosen per shape by :func:`_plan`:
+
+``"image"``   one GEMM per image of the tile, written straight into the
+              output (NCHW needs no reordering).  Best when an image has
+              many output pixels: each GEMM is already large.
+``"batch"``   one GEMM over all the tile's columns (Kg, nb*OH*OW), then one
+              reordering copy into NCHW.  Best when OH*OW is small (late
+              ResNet layers, MNIST), where per-image GEMMs would be thin.
+
+A 1x1, stride-1, unpadded convolution needs no packing: it is
+``w_g (Kg, Cg) @ x[n, g] (Cg, H*W)`` on the input as it lies.
+
+``col2im`` (the adjoint of the packing, accumulating because windows
+overlap) is exposed for backward passes, with ``im2col`` beside it.
+"""
+import threading
+
+import numpy as np
+
+from .._blas import gemm
+from .._engines import kernels
+
+ENGINES = ("cython", "numba")
+STEM = "im2col"
+
+#: Upper bound on the column workspace of one call (bytes), unless a single
+#: image (of one group) needs more.
+WORKSPACE_BYTES = 16 << 20
+
+#: Below this many output pixels per image the "batch" layout is used.
+BATCH_LAYOUT_MAX_PIXELS = 1024
+
+_local = threading.local()
+
+
+def unsupported(p):
+    """None: im2col serves every geometry (stride, padding, dilation, groups)."""
+    return None
+
+
+def _workspace(size, dtype):
+    """A reused, per-thread scratch buffer of ``size`` elements.
+
+    Reusing it saves the page faults of a fresh multi-megabyte allocation on
+    every call, which cost as much as packing a small layer.  Per thread, so
+    concurrent calls from several Python threads never share it.
+    """
+    dtype = np.dtype(dtype)
+    buf = getattr(_local, dtype.char, None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype)
+        setattr(_local, dtype.char, buf)
+    return buf[:size]
+
+
+def is_pointwise(p):
+    """True when the convolution is a plain GEMM on the unpacked input."""
+    return p.R == 1 and p.S == 1 and p.stride == (1, 1) and p.pad == (0, 0, 0, 0)
+
+
+def _plan(p, itemsize):
+    """(images per tile, groups per tile, layout) for geometry ``p``."""
+    L = p.OH * p.OW
+    group_bytes = p.Cg * p.R * p.S * L * itemsize
+    image_bytes = p.groups * group_bytes
+    if image_bytes <= WORKSPACE_BYTES:
+        nb, gb = max(1, min(p.N, WORKSPACE_BYTES // image_bytes)), p.groups
+    else:
+        nb, gb = 1, max(1, min(p.groups, WORKSPACE_BYTES // group_bytes))
+    layout = "batch" if nb > 1 and L < BATCH_LAYOUT_MAX_PIXELS else "image"
+    return nb, gb, layout
+
+
+def _geometry(p):
+    return (p.R, p.S, p.OH, p.OW, p.stride[0], p.stride[1], p.pad[0], p.pad[2],
+            p.dilation[0], p.dilation[1])
+
+
+def conv2d(x, w, p, engine, n_threads):
+    """NCHW cross-correlation by im2col + GEMM (see the module docstring)."""
+    N, G, Cg, Kg = p.N, p.groups, p.Cg, p.Kg
+    L = p.OH * p.OW
+    rows = Cg * p.R * p.S
+    y = np.empty(p.out_shape, dtype=x.dtype)
+    wg = w.reshape(G, Kg, rows)
+    if is_pointwise(p):
+        gemm(wg, x.reshape(N, G, Cg, L), out=y.reshape(N, G, Kg, L))
+        return y
+    pack = kernels(engine, STEM).im2col
+    geom = _geometry(p)
+    nb, gb, layout = _plan(p, x.itemsize)
+    y3 = y.reshape(N, p.K, L)
+    y4 = y.reshape(N, G, Kg, L)
+    for n0 in range(0, N, nb):
+        m = min(nb, N - n0)
+        for g0 in range(0, G, gb):
+            gm = min(gb, G - g0)
+            size = gm * rows * m * L
+            # One buffer for both the columns and, in the batch layout, the
+            # GEMM's result, so a call holds a single workspace.
+            extra = gm * Kg * m * L if layout == "batch" else 0
+            work = _workspace(size + extra, x.dtype)
+            cols = work[:size].reshape(gm * rows, m * L)
+            pack(x, cols, n0, m, g0 * Cg, gm * Cg, *geom, n_threads)
+            yt = y3[n0:n0 + m, g0 * Kg:(g0 + gm) * Kg]
+            w_t = wg[g0:g0 + gm]
+            if layout == "batch":
+                res = work[size:].reshape(gm, Kg, m * L)
+                gemm(w_t, cols.reshape(gm, rows, m * L), out=res)
+                np.copyto(yt, res.reshape(gm * Kg, m, L).transpose(1, 0, 2))
+            else:
+                # cols seen as (image, group, row, pixel): BLAS reads each
+                # image's block in place with leading dimension m*L.
+                isz = x.itemsize
+                cv = np.lib.stride_tricks.as_strided(
+                    cols, (m, gm, rows, L), (L * isz, rows * m * L * isz, m * L * isz, isz),
+                    writeable=False)
+                gemm(w_t, cv, out=y4[n0:n0 + m, g0:g0 + gm])
+    return y
+
+
+def _check_engine_array(a, name, ndim, dtype=None):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if a.dtype not in (np.float32, np.float64) or not a.dtype.isnative:
+        raise TypeError(f"{name} must be native float32 or float64, got dtype {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+
+
+def im2col(x, p, engine, n_threads, out=None):
+    """The column matrix of a batch: every receptive field as a column.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, C, H, W)
+        C-contiguous float32/float64 input; ``n`` may differ from ``p.N``
+        (e.g. a slice ``x[n0:n0 + n]`` of a batch being tiled).
+    p : ConvParams
+        The geometry (C, H, W, R, S, stride, pad, dilation).
+    engine : {'cython', 'numba'}
+    n_threads : int
+    out : ndarray, shape (C*R*S, n*OH*OW), optional
+        Filled and returned instead of a new array.
+
+    Returns
+    -------
+    ndarray, shape (C*R*S, n*OH*OW)
+        ``cols[(c*R + r)*S + s, i*OH*OW + oh*OW + ow] =
+        x[i, c, oh*sh - pt + r*dh, ow*sw - pl + s*dw]`` (zero in the
+        padding).  Group ``g``'s rows are ``g*Cg*R*S`` to ``(g+1)*Cg*R*S``,
+        so ``w.reshape(G, Kg, -1) @ cols.reshape(G, Cg*R*S, -1)`` is the
+        convolution with its outputs ordered (G, Kg, n, OH*OW).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import im2col as backend
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> x, w, _, p, _ = conv2d_args(x, np.ones((1, 1, 2, 2)), None, 1, 0, 1, 1)
+    >>> backend.im2col(x, p, "numba", 1)
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.],
+           [3., 4., 6., 7.],
+           [4., 5., 7., 8.]])
+    """
+    _check_engine_array(x, "x", 4)
+    if x.shape[1:] != (p.C, p.H, p.W):
+        raise ValueError(f"x must have shape (n, {p.C}, {p.H}, {p.W}), got {x.shape}")
+    n = x.shape[0]
+    shape = (p.C * p.R * p.S, n * p.OH * p.OW)
+    if out is None:
+        out = np.empty(shape, dtype=x.dtype)
+    else:
+        _check_engine_array(out, "out", 2, x.dtype)
+        if out.shape != shape:
+            raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    kernels(engine, STEM).im2col(x, out, 0, n, 0, p.C, *_geometry(p), n_threads)
+    return out
+
+
+def col2im(cols, p, engine, n_threads, out=None):
+    """The adjoint of :func:`im2col`: scatter-add every column back to its pixels.
+
+    Each column entry is added to the input pixel it was read from; pixels
+    in several windows receive the sum, entries that came from the padding
+    are dropped.  This is the input gradient of a convolution given the
+    gradient of its column matrix, ``w_g.T @ dy_g``.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (C*R*S, n*OH*OW)
+        C-contiguous float32/float64, laid out as :func:`im2col` returns.
+    p : ConvParams
+        The geometry.
+    engine : {'cython', 'numba'}
+    n_threads : int
+    out : ndarray, shape (n, C, H, W), optional
+        Accumulated into (``+=``) and returned; by default a new zeroed array.
+
+    Returns
+    -------
+    ndarray, shape (n, C, H, W)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import im2col as backend
+    >>> x = np.zeros((1, 1, 3, 3))
+    >>> x, w, _, p, _ = conv2d_args(x, np.ones((1, 1, 2, 2)), None, 1, 0, 1, 1)
+    >>> backend.col2im(np.ones((4, 4)), p, "numba", 1)[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    _check_engine_array(cols, "cols", 2)
+    rows, L = p.C * p.R * p.S, p.OH * p.OW
+    if cols.shape[0] != rows or cols.shape[1] % L:
+        raise ValueError(f"cols must have shape ({rows}, n*{L}), got {cols.shape}")
+    n = cols.shape[1] // L
+    shape = (n, p.C, p.H, p.W)
+    if out is None:
+        out = np.zeros(shape, dtype=cols.dtype)
+    else:
+        _check_engine_array(out, "out", 4, cols.dtype)
+        if out.shape != shape:
+            raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    kernels(engine, STEM).col2im(cols, out, 0, n, 0, p.C, *_geometry(p), n_threads)
+    return out
