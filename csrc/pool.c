@@ -1,0 +1,89 @@
+/* Max and average pooling, one plane at a time (see pool.h for the rules).
+ *
+ * The plane is the unit of parallel work: planes never share inputs, so the
+ * backward scatter (+=) needs no atomics. */
+#include <math.h>
+#include "pool.h"
+
+static inline ptrdiff_t fc_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+static inline ptrdiff_t fc_max(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
+
+/* The divisor of an average window, PyTorch's: the padded extent when
+ * count_include_pad, else the number of real input elements. */
+static inline ptrdiff_t fc_avg_div(ptrdiff_t h0, ptrdiff_t w0, ptrdiff_t H, ptrdiff_t W,
+                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ph, ptrdiff_t pw,
+                                   int count_include_pad, ptrdiff_t *hs, ptrdiff_t *he,
+                                   ptrdiff_t *ws, ptrdiff_t *we)
+{
+    ptrdiff_t h1 = fc_min(h0 + kh, H + ph), w1 = fc_min(w0 + kw, W + pw);
+    ptrdiff_t padded = (h1 - h0) * (w1 - w0);
+    *hs = fc_max(h0, 0); *he = fc_min(h1, H);
+    *ws = fc_max(w0, 0); *we = fc_min(w1, W);
+    return count_include_pad ? padded : (*he - *hs) * (*we - *ws);
+}
+
+#define FC_POOL_DEF(SUF, T) \
+void pool_max_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, int64_t *FC_RESTRICT idx, \
+    ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
+    ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw) \
+{ \
+    for (ptrdiff_t oh = 0; oh < OH; ++oh) { \
+        ptrdiff_t h0 = oh * sh - ph, h1 = fc_min(h0 + kh, H); \
+        h0 = fc_max(h0, 0); \
+        for (ptrdiff_t ow = 0; ow < OW; ++ow) { \
+            ptrdiff_t w0 = ow * sw - pw, w1 = fc_min(w0 + kw, W); \
+            w0 = fc_max(w0, 0); \
+            T m = -INFINITY; \
+            int64_t mi = h0 * W + w0; \
+            for (ptrdiff_t h = h0; h < h1; ++h) \
+                for (ptrdiff_t w = w0; w < w1; ++w) { \
+                    const T v = x[h * W + w]; \
+                    if (v > m || v != v) { m = v; mi = h * W + w; } \
+                } \
+            y[oh * OW + ow] = m; \
+            idx[oh * OW + ow] = mi; \
+        } \
+    } \
+} \
+\
+void pool_max_plane_bwd_##SUF(const T *FC_RESTRICT gy, const int64_t *FC_RESTRICT idx, \
+    T *FC_RESTRICT gx, ptrdiff_t HW, ptrdiff_t OHW) \
+{ \
+    for (ptrdiff_t i = 0; i < HW; ++i) gx[i] = 0; \
+    for (ptrdiff_t i = 0; i < OHW; ++i) gx[idx[i]] += gy[i]; \
+} \
+\
+void pool_avg_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, \
+    ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
+    ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw, int count_include_pad) \
+{ \
+    for (ptrdiff_t oh = 0; oh < OH; ++oh) \
+        for (ptrdiff_t ow = 0; ow < OW; ++ow) { \
+            ptrdiff_t hs, he, ws, we; \
+            ptrdiff_t div = fc_avg_div(oh * sh - ph, ow * sw - pw, H, W, kh, kw, ph, pw, \
+                                       count_include_pad, &hs, &he, &ws, &we); \
+            T acc = 0; \
+            for (ptrdiff_t h = hs; h < he; ++h) \
+                for (ptrdiff_t w = ws; w < we; ++w) acc += x[h * W + w]; \
+            y[oh * OW + ow] = acc / (T)div; \
+        } \
+} \
+\
+void pool_avg_plane_bwd_##SUF(const T *FC_RESTRICT gy, T *FC_RESTRICT gx, \
+    ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
+    ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw, int count_include_pad) \
+{ \
+    for (ptrdiff_t i = 0; i < H * W; ++i) gx[i] = 0; \
+    for (ptrdiff_t oh = 0; oh < OH; ++oh) \
+        for (ptrdiff_t ow = 0; ow < OW; ++ow) { \
+            ptrdiff_t hs, he, ws, we; \
+            ptrdiff_t div = fc_avg_div(oh * sh - ph, ow * sw - pw, H, W, kh, kw, ph, pw, \
+                                       count_include_pad, &hs, &he, &ws, &we); \
+            const T g = gy[oh * OW + ow] / (T)div; \
+            for (ptrdiff_t h = hs; h < he; ++h) \
+                for (ptrdiff_t w = ws; w < we; ++w) gx[h * W + w] += g; \
+        } \
+}
+
+FC_POOL_DEF(f32, float)
+FC_POOL_DEF(f64, double)

@@ -1,0 +1,1018 @@
+"""The differentiable operations: one :class:`Function` per op, forward and backward side by side.
+
+The public functions (``conv2d``, ``max_pool2d``, ``relu``, ``cross_entropy``
+...) take and return :class:`~fastconv.nn.Tensor` objects with PyTorch's
+arguments; the classes below them do the work on numpy arrays.  Convolution
+runs forward through :func:`fastconv.conv2d`'s backends; its backward is
+im2col + GEMM.  Pooling runs on the ``pool`` kernels of either engine.
+"""
+from functools import lru_cache
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import _dispatch, _engines
+from .._blas import gemm
+from .._threads import get_num_threads
+from .._validation import conv2d_args, float_dtype, native, pair
+from .tensor import Function, Tensor
+
+__all__ = [
+    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "relu", "sigmoid", "tanh",
+    "linear", "dropout", "batch_norm", "flatten", "cat", "log_softmax", "cross_entropy",
+    "nll_loss", "mse_loss", "local_response_norm", "softmax",
+]
+
+
+def _tensor(x, name, what):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (np.ndarray, np.generic, float, int, list, tuple)):
+        return Tensor(x)
+    raise TypeError(f"{what}: {name} must be a Tensor or an array, got {type(x).__name__}")
+
+
+def _float_tensor(x, name, what):
+    t = _tensor(x, name, what)
+    if t.dtype.kind != "f":
+        raise TypeError(f"{what}: {name} must be a floating tensor, got dtype {t.dtype}")
+    return t
+
+
+# =============================================================================
+# Elementwise arithmetic and reductions (the Tensor operators)
+# =============================================================================
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return (g * self.b if self.needs_input_grad[0] else None,
+                g * self.a if self.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        ga = g / self.b if self.needs_input_grad[0] else None
+        gb = -g * self.a / (self.b * self.b) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Pow(Function):
+    def forward(self, a, exponent):
+        if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
+            raise TypeError("pow: the exponent must be a Python or numpy scalar")
+        self.a, self.e = a, exponent
+        return a ** exponent
+
+    def backward(self, g):
+        return (g * self.e * self.a ** (self.e - 1),)
+
+
+class Exp(Function):
+    def forward(self, a):
+        self.y = np.exp(a)
+        return self.y
+
+    def backward(self, g):
+        return (g * self.y,)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return np.log(a)
+
+    def backward(self, g):
+        return (g / self.a,)
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return gemm(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        # Promote 1-D operands as matmul does, so one formula serves every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
+        g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = gemm(g2, np.swapaxes(b2, -1, -2))
+            ga = _unbroadcast_batch(ga, a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            gb = gemm(np.swapaxes(a2, -1, -2), g2)
+            gb = _unbroadcast_batch(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+def _unbroadcast_batch(g, shape):
+    from .tensor import unbroadcast
+    return unbroadcast(g, shape)
+
+
+def _norm_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    return tuple(int(a) % ndim if ndim else 0 for a in axes)
+
+
+class Sum(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.axes, self.keepdims = a.shape, _norm_axis(axis, a.ndim), keepdims
+        return np.asarray(a.sum(axis=self.axes, keepdims=keepdims))
+
+    def backward(self, g):
+        if not self.keepdims:
+            g = np.expand_dims(g, self.axes)
+        return (np.broadcast_to(g, self.shape),)
+
+
+class Mean(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.axes, self.keepdims = a.shape, _norm_axis(axis, a.ndim), keepdims
+        self.count = int(np.prod([a.shape[i] for i in self.axes])) if a.ndim else 1
+        return np.asarray(a.mean(axis=self.axes, keepdims=keepdims))
+
+    def backward(self, g):
+        if not self.keepdims:
+            g = np.expand_dims(g, self.axes)
+        return (np.broadcast_to(g / self.count, self.shape),)
+
+
+class Reshape(Function):
+    def forward(self, a, shape):
+        self.shape = a.shape
+        return a.reshape(shape)
+
+    def backward(self, g):
+        return (g.reshape(self.shape),)
+
+
+class Transpose(Function):
+    def forward(self, a, axes=None):
+        self.axes = axes
+        return np.transpose(a, axes)
+
+    def backward(self, g):
+        inv = None if self.axes is None else np.argsort(self.axes)
+        return (np.transpose(g, inv),)
+
+
+def _basic_index(idx):
+    """True when ``idx`` selects each element at most once (no advanced indexing)."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
+               for i in items)
+
+
+class GetItem(Function):
+    def forward(self, a, idx):
+        self.shape, self.dtype, self.idx = a.shape, a.dtype, idx
+        return a[idx]
+
+    def backward(self, g):
+        gx = np.zeros(self.shape, dtype=self.dtype)
+        if _basic_index(self.idx):
+            gx[self.idx] = g
+        else:
+            # Repeated indices must add up, which fancy assignment would not do.
+            np.add.at(gx, self.idx, g)
+        return (gx,)
+
+
+# =============================================================================
+# Convolution
+# =============================================================================
+
+def _windows(xp, p):
+    """The (N, C, OH, OW, R, S) view of the padded input each output tap reads."""
+    dh, dw = p.dilation
+    sh, sw = p.stride
+    v = sliding_window_view(xp, ((p.R - 1) * dh + 1, (p.S - 1) * dw + 1), axis=(2, 3))
+    return v[:, :, :(p.OH - 1) * sh + 1:sh, :(p.OW - 1) * sw + 1:sw, ::dh, ::dw]
+
+
+class Conv2d(Function):
+    """NCHW cross-correlation; backward by im2col + GEMM, batched over groups."""
+
+    def forward(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1):
+        x4, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
+        mod, eng = _dispatch.resolve(p)
+        y = mod.conv2d(x4, w, p, eng, get_num_threads())
+        if b is not None:
+            y += b[:, None, None]
+        self.x, self.w, self.p, self.squeeze = x4, w, p, squeeze
+        return y[0] if squeeze else y
+
+    def backward(self, gy):
+        x, w, p = self.x, self.w, self.p
+        if self.squeeze:
+            gy = gy[None]
+        gy = np.ascontiguousarray(gy, dtype=x.dtype)
+        N, G, Kg, Cg, R, S = p.N, p.groups, p.Kg, p.Cg, p.R, p.S
+        OH, OW, L = p.OH, p.OW, p.OH * p.OW
+        # (G, Kg, N*OH*OW): the output gradient as one matrix per group.
+        gy_g = gy.reshape(N, G, Kg, L).transpose(1, 2, 0, 3).reshape(G, Kg, N * L)
+        gx = gw = gb = None
+        if self.needs_input_grad[1]:
+            pt, pb, pl, pr = p.pad
+            xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(p.pad) else x
+            cols = (_windows(xp, p).reshape(N, G, Cg, OH, OW, R, S)
+                    .transpose(1, 0, 3, 4, 2, 5, 6).reshape(G, N * L, Cg * R * S))
+            gw = gemm(gy_g, cols).reshape(w.shape)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        if self.needs_input_grad[0]:
+            col = gemm(np.swapaxes(gy_g, 1, 2), w.reshape(G, Kg, Cg * R * S))
+            # (R, S, N, C, OH, OW): one contiguous block per tap for the scatter.
+            col = np.ascontiguousarray(col.reshape(G, N, OH, OW, Cg, R, S)
+                                       .transpose(5, 6, 1, 0, 4, 2, 3)).reshape(R, S, N, p.C, OH, OW)
+            pt, pb, pl, pr = p.pad
+            gxp = np.zeros((N, p.C, p.H + pt + pb, p.W + pl + pr), dtype=x.dtype)
+            sh, sw = p.stride
+            dh, dw = p.dilation
+            for r in range(R):
+                for s in range(S):
+                    # += not =: overlapping windows share input pixels.
+                    gxp[:, :, r * dh:r * dh + (OH - 1) * sh + 1:sh,
+                        s * dw:s * dw + (OW - 1) * sw + 1:sw] += col[r, s]
+            gx = gxp[:, :, pt:pt + p.H, pl:pl + p.W]
+            if self.squeeze:
+                gx = gx[0]
+        return gx, gw, gb
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) of NCHW tensors, differentiable.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W) or (C, H, W)
+    weight : Tensor, shape (K, C // groups, R, S)
+    bias : Tensor, shape (K,), optional
+    stride, padding, dilation, groups
+        As :func:`fastconv.conv2d` (padding may also be 'same' or 'valid').
+
+    Returns
+    -------
+    Tensor, shape (N, K, OH, OW)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> x = nn.Tensor(np.ones((1, 1, 3, 3), np.float32))
+    >>> w = nn.Tensor(np.ones((1, 1, 2, 2), np.float32), requires_grad=True)
+    >>> y = F.conv2d(x, w)
+    >>> y.shape
+    (1, 1, 2, 2)
+    >>> y.sum().backward()
+    >>> w.grad[0, 0]
+    array([[4., 4.],
+           [4., 4.]], dtype=float32)
+    """
+    x = _float_tensor(x, "x", "conv2d")
+    weight = _float_tensor(weight, "weight", "conv2d")
+    if bias is not None:
+        bias = _float_tensor(bias, "bias", "conv2d")
+    return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                        groups=groups)
+
+
+class Linear(Function):
+    def forward(self, x, weight, bias):
+        if weight.ndim != 2:
+            raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got "
+                             f"shape {weight.shape}")
+        if x.shape[-1:] != weight.shape[1:]:
+            raise ValueError(f"linear: x's last axis ({x.shape[-1:]}) must equal weight's "
+                             f"in_features ({weight.shape[1]})")
+        self.x, self.w = x, weight
+        y = gemm(x, weight.T)
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, g):
+        x, w = self.x, self.w
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = gemm(g, w) if self.needs_input_grad[0] else None
+        gw = gemm(g2.T, x.reshape(-1, x.shape[-1])) if self.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if len(self.needs_input_grad) > 2 and self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias``, as ``torch.nn.functional.linear``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.linear(nn.Tensor(np.ones((2, 3))), nn.Tensor(np.ones((4, 3)))).shape
+    (2, 4)
+    """
+    x = _float_tensor(x, "x", "linear")
+    weight = _float_tensor(weight, "weight", "linear")
+    if bias is not None:
+        bias = _float_tensor(bias, "bias", "linear")
+    return Linear.apply(x, weight, bias)
+
+
+# =============================================================================
+# Pooling
+# =============================================================================
+
+@lru_cache(maxsize=None)
+def _pool_kernels():
+    # Cython first: it has no compile on first call.
+    for engine in _engines.ENGINES:
+        if engine == "numba" and not _engines.numba_available():
+            continue
+        if _engines.has(engine, "pool"):
+            return _engines.kernels(engine, "pool")
+    raise ValueError("pooling: no engine with 'pool' kernels is available in this install")
+
+
+def _pool_out(size, k, s, p, ceil_mode):
+    """PyTorch's pooled length, including its ceil_mode rule (the last window
+    must start inside the input or its left padding)."""
+    out = (size + 2 * p - k + ((s - 1) if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_args(x, kernel_size, stride, padding, ceil_mode, what):
+    """Check a pooling call; returns (x as contiguous (P, H, W), geometry, squeeze)."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{what}: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
+    float_dtype(("x", x), what=what)
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = (kh, kw) if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
+        else pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError(f"{what}: padding {padding!r} must be at most half the kernel_size "
+                         f"{kernel_size!r}")
+    H, W = x.shape[-2:]
+    OH = _pool_out(H, kh, sh, ph, ceil_mode)
+    OW = _pool_out(W, kw, sw, pw, ceil_mode)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{what}: kernel_size {(kh, kw)} is larger than the padded input "
+                         f"{(H + 2 * ph, W + 2 * pw)}")
+    lead = x.shape[:-2]
+    return native(x).reshape(-1, H, W), (kh, kw, sh, sw, ph, pw, OH, OW), lead
+
+
+class MaxPool2d(Function):
+    def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False):
+        x3, geo, lead = _pool_args(x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
+        kh, kw, sh, sw, ph, pw, OH, OW = geo
+        y = np.empty((x3.shape[0], OH, OW), dtype=x3.dtype)
+        self.idx = np.empty((x3.shape[0], OH, OW), dtype=np.int64)
+        _pool_kernels().max_pool2d_fwd(x3, y, self.idx, kh, kw, sh, sw, ph, pw, get_num_threads())
+        self.x_shape, self.x3_shape, self.dtype = x.shape, x3.shape, x3.dtype
+        return y.reshape(lead + (OH, OW))
+
+    def backward(self, g):
+        gy = native(g, self.dtype).reshape(self.idx.shape)
+        gx = np.empty(self.x3_shape, dtype=self.dtype)
+        _pool_kernels().max_pool2d_bwd(gy, self.idx, gx, get_num_threads())
+        return (gx.reshape(self.x_shape),)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, C, H, W) or (C, H, W)
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Default: ``kernel_size``.
+    padding : int or (int, int)
+        Implicit -inf padding, at most half the kernel.
+    ceil_mode : bool
+        Round the output size up (PyTorch's rule).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> x = nn.Tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
+    >>> F.max_pool2d(x, 2).numpy()[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    x = _float_tensor(x, "x", "max_pool2d")
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                           ceil_mode=bool(ceil_mode))
+
+
+class AvgPool2d(Function):
+    def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                count_include_pad=True):
+        x3, geo, lead = _pool_args(x, kernel_size, stride, padding, ceil_mode, "avg_pool2d")
+        kh, kw, sh, sw, ph, pw, OH, OW = geo
+        y = np.empty((x3.shape[0], OH, OW), dtype=x3.dtype)
+        _pool_kernels().avg_pool2d_fwd(x3, y, kh, kw, sh, sw, ph, pw, bool(count_include_pad),
+                                       get_num_threads())
+        self.geo, self.cip = geo, bool(count_include_pad)
+        self.x_shape, self.x3_shape, self.dtype = x.shape, x3.shape, x3.dtype
+        return y.reshape(lead + (OH, OW))
+
+    def backward(self, g):
+        kh, kw, sh, sw, ph, pw, OH, OW = self.geo
+        gy = native(g, self.dtype).reshape(self.x3_shape[0], OH, OW)
+        gx = np.empty(self.x3_shape, dtype=self.dtype)
+        _pool_kernels().avg_pool2d_bwd(gy, gx, kh, kw, sh, sw, ph, pw, self.cip, get_num_threads())
+        return (gx.reshape(self.x_shape),)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    ``count_include_pad`` chooses whether the zero padding counts in each
+    window's divisor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> x = nn.Tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
+    >>> F.avg_pool2d(x, 2).numpy()[0, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]], dtype=float32)
+    """
+    x = _float_tensor(x, "x", "avg_pool2d")
+    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                           ceil_mode=bool(ceil_mode), count_include_pad=count_include_pad)
+
+
+def _adaptive_bounds(size, out):
+    """PyTorch's adaptive windows: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+class AdaptiveAvgPool2d(Function):
+    def forward(self, x, output_size):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"adaptive_avg_pool2d: x must be 4-D or 3-D, got shape {x.shape}")
+        float_dtype(("x", x), what="adaptive_avg_pool2d")
+        H, W = x.shape[-2:]
+        if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+            output_size = tuple(H if o is None else o for o, H in zip(output_size, (H, W)))
+        OH, OW = pair(output_size, "output_size", 1)
+        self.x_shape, self.dtype, self.out = x.shape, x.dtype, (OH, OW)
+        if H % OH == 0 and W % OW == 0:
+            # Equal, non-overlapping windows: one reshape and a mean.
+            return x.reshape(x.shape[:-2] + (OH, H // OH, OW, W // OW)).mean(axis=(-3, -1))
+        y = np.empty(x.shape[:-2] + (OH, OW), dtype=x.dtype)
+        for i, (h0, h1) in enumerate(_adaptive_bounds(H, OH)):
+            for j, (w0, w1) in enumerate(_adaptive_bounds(W, OW)):
+                y[..., i, j] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1))
+        return y
+
+    def backward(self, g):
+        H, W = self.x_shape[-2:]
+        OH, OW = self.out
+        if H % OH == 0 and W % OW == 0:
+            fh, fw = H // OH, W // OW
+            gx = np.broadcast_to(g[..., :, None, :, None] / (fh * fw),
+                                 g.shape[:-2] + (OH, fh, OW, fw))
+            return (gx.reshape(self.x_shape),)
+        gx = np.zeros(self.x_shape, dtype=self.dtype)
+        for i, (h0, h1) in enumerate(_adaptive_bounds(H, OH)):
+            for j, (w0, w1) in enumerate(_adaptive_bounds(W, OW)):
+                # Windows overlap when H is not a multiple of OH: accumulate.
+                gx[..., h0:h1, w0:w1] += (g[..., i, j] / ((h1 - h0) * (w1 - w0)))[..., None, None]
+        return (gx,)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to a fixed output size, as PyTorch's.
+
+    Parameters
+    ----------
+    output_size : int or (int, int)
+        (OH, OW); a None entry keeps that input size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.adaptive_avg_pool2d(nn.Tensor(np.ones((2, 3, 7, 7))), 1).shape
+    (2, 3, 1, 1)
+    """
+    x = _float_tensor(x, "x", "adaptive_avg_pool2d")
+    return AdaptiveAvgPool2d.apply(x, output_size=output_size)
+
+
+# =============================================================================
+# Activations, dropout, normalisation
+# =============================================================================
+
+class ReLU(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return np.where(self.mask, x, x.dtype.type(0))
+
+    def backward(self, g):
+        return (np.where(self.mask, g, g.dtype.type(0)),)
+
+
+def relu(x, inplace=False):
+    """max(x, 0); ``inplace`` is accepted for PyTorch compatibility and ignored.
+
+    Examples
+    --------
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.relu(nn.Tensor([-1.0, 0.5])).numpy()
+    array([0. , 0.5], dtype=float32)
+    """
+    return ReLU.apply(_float_tensor(x, "x", "relu"))
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        # The tanh form never overflows, unlike 1 / (1 + exp(-x)).
+        self.y = 0.5 * (1 + np.tanh(0.5 * x))
+        return self.y
+
+    def backward(self, g):
+        return (g * self.y * (1 - self.y),)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow.
+
+    Examples
+    --------
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.sigmoid(nn.Tensor([0.0])).item()
+    0.5
+    """
+    return Sigmoid.apply(_float_tensor(x, "x", "sigmoid"))
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, g):
+        return (g * (1 - self.y * self.y),)
+
+
+def tanh(x):
+    """Hyperbolic tangent.
+
+    Examples
+    --------
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.tanh(nn.Tensor([0.0])).item()
+    0.0
+    """
+    return Tanh.apply(_float_tensor(x, "x", "tanh"))
+
+
+class Dropout(Function):
+    def forward(self, x, p, generator):
+        if p == 1:
+            self.mask = np.zeros_like(x)
+        else:
+            self.mask = (generator.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1 - p)
+        return x * self.mask
+
+    def backward(self, g):
+        return (g * self.mask,)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+    training : bool
+        When False (or p == 0) ``x`` is returned unchanged.
+    generator : numpy.random.Generator, optional
+        Default: fastconv.nn's module generator (see :func:`fastconv.nn.manual_seed`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.dropout(nn.Tensor(np.ones(4)), 0.5, training=False).numpy()
+    array([1., 1., 1., 1.])
+    """
+    x = _float_tensor(x, "x", "dropout")
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+        raise TypeError(f"dropout: p must be a float in [0, 1], got {p!r}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if generator is None:
+        from .init import get_generator
+        generator = get_generator()
+    return Dropout.apply(x, p=float(p), generator=generator)
+
+
+def _array_or_none(a, name):
+    if a is None:
+        return None
+    a = a.data if isinstance(a, Tensor) else a
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"batch_norm: {name} must be a Tensor, an ndarray or None, "
+                        f"got {type(a).__name__}")
+    return a
+
+
+class BatchNorm(Function):
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        if x.ndim < 2:
+            raise ValueError(f"batch_norm: x must be (N, C, ...), got shape {x.shape}")
+        C = x.shape[1]
+        for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+            if a is not None and a.shape != (C,):
+                raise ValueError(f"batch_norm: {name} must have shape ({C},), got {a.shape}")
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, C) + (1,) * (x.ndim - 2)
+        use_batch = training or running_mean is None or running_var is None
+        if use_batch:
+            n = x.size // C
+            if n < 2 and training:
+                raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                                 f"training, got input of shape {x.shape}")
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes)
+            if training and running_mean is not None:
+                # In place: the caller's buffers are the running statistics.
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+            if training and running_var is not None:
+                running_var *= 1 - momentum
+                running_var += momentum * var * (n / max(n - 1, 1))
+        else:
+            mean, var = running_mean, running_var
+        invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+        xhat = (x - mean.reshape(bshape).astype(x.dtype)) * invstd.reshape(bshape)
+        self.xhat, self.invstd, self.weight = xhat, invstd, weight
+        self.axes, self.bshape, self.use_batch = axes, bshape, use_batch
+        y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias.reshape(bshape)
+        return y
+
+    def backward(self, g):
+        xhat, axes, bshape = self.xhat, self.axes, self.bshape
+        gw = (g * xhat).sum(axis=axes) if self.needs_input_grad[1] else None
+        gb = g.sum(axis=axes) if self.needs_input_grad[2] else None
+        gx = None
+        if self.needs_input_grad[0]:
+            gxhat = g * self.weight.reshape(bshape) if self.weight is not None else g
+            k = self.invstd.reshape(bshape)
+            if self.use_batch:
+                # The batch statistics depend on x: the two mean terms are their gradient.
+                gx = k * (gxhat - gxhat.mean(axis=axes, keepdims=True)
+                          - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+            else:
+                gx = gxhat * k
+        return gx, gw, gb
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over axis 1 of an (N, C, ...) tensor, as PyTorch's.
+
+    In training the batch's statistics normalise ``x`` and the running ones
+    (arrays or Tensors, updated in place, the variance unbiased) move by
+    ``momentum``; in evaluation the running ones are used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> x = nn.Tensor(np.array([[1.0], [3.0]]))
+    >>> rm, rv = np.zeros(1), np.ones(1)
+    >>> F.batch_norm(x, rm, rv, training=True).numpy().round(3)
+    array([[-1.],
+           [ 1.]])
+    >>> rm
+    array([0.2])
+    """
+    x = _float_tensor(x, "x", "batch_norm")
+    weight = None if weight is None else _float_tensor(weight, "weight", "batch_norm")
+    bias = None if bias is None else _float_tensor(bias, "bias", "batch_norm")
+    if momentum is None:
+        raise ValueError("batch_norm: momentum must be a float; the module handles "
+                         "momentum=None (cumulative average)")
+    return BatchNorm.apply(x, weight, bias,
+                           running_mean=_array_or_none(running_mean, "running_mean"),
+                           running_var=_array_or_none(running_var, "running_var"),
+                           training=bool(training), momentum=float(momentum), eps=float(eps))
+
+
+class LocalResponseNorm(Function):
+    """y_c = x_c / (k + alpha/size * sum_{c' in window(c)} x_c'^2) ** beta, the
+    window running from c - size//2 to c + (size-1)//2 (PyTorch's)."""
+
+    def forward(self, x, size, alpha, beta, k):
+        self.x, self.size, self.alpha, self.beta = x, size, alpha, beta
+        self.d = k + (alpha / size) * _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+        self.dpow = self.d ** -beta
+        return x * self.dpow
+
+    def backward(self, g):
+        x, size = self.x, self.size
+        # d_c depends on x_j for every c whose window holds j: the window reversed.
+        t = _channel_window_sum(g * x * self.dpow / self.d, (size - 1) // 2, size // 2)
+        return (g * self.dpow - (2 * self.alpha * self.beta / size) * x * t,)
+
+
+def _channel_window_sum(a, before, after):
+    """out[:, c] = sum of a[:, c-before .. c+after] (clipped), along axis 1."""
+    C = a.shape[1]
+    pad = [(0, 0)] * a.ndim
+    pad[1] = (before + 1, after)
+    cs = np.cumsum(np.pad(a, pad), axis=1)
+    return cs[:, before + 1 + after:before + 1 + after + C] - cs[:, :C]
+
+
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalisation across channels (AlexNet), as PyTorch's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.local_response_norm(nn.Tensor(np.ones((1, 3, 2, 2))), size=2).shape
+    (1, 3, 2, 2)
+    """
+    x = _float_tensor(x, "x", "local_response_norm")
+    if x.ndim < 3:
+        raise ValueError(f"local_response_norm: x must be (N, C, ...) with at least 3 axes, "
+                         f"got shape {x.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    return LocalResponseNorm.apply(x, size=int(size), alpha=float(alpha), beta=float(beta),
+                                   k=float(k))
+
+
+# =============================================================================
+# Shape ops
+# =============================================================================
+
+def flatten(x, start_dim=1, end_dim=-1):
+    """Merge axes ``start_dim`` .. ``end_dim`` into one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.flatten(nn.Tensor(np.zeros((2, 3, 4, 5)))).shape
+    (2, 60)
+    """
+    x = _tensor(x, "x", "flatten")
+    nd = max(x.ndim, 1)
+    s, e = start_dim % nd, end_dim % nd
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} must not come after end_dim {end_dim}")
+    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    return x.reshape(shape)
+
+
+class Cat(Function):
+    def forward(self, *arrays, dim=1):
+        self.sizes = [a.shape[dim] for a in arrays]
+        self.dim = dim
+        return np.concatenate(arrays, axis=dim)
+
+    def backward(self, g):
+        return tuple(np.split(g, np.cumsum(self.sizes)[:-1], axis=self.dim))
+
+
+def cat(tensors, dim=1):
+    """Concatenate tensors along ``dim`` (default 1, the channels).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.cat([nn.Tensor(np.zeros((1, 2))), nn.Tensor(np.ones((1, 3)))]).shape
+    (1, 5)
+    """
+    tensors = [_tensor(t, f"tensors[{i}]", "cat") for i, t in enumerate(tensors)]
+    if not tensors:
+        raise ValueError("cat: tensors must not be empty")
+    nd = tensors[0].ndim
+    if any(t.ndim != nd for t in tensors):
+        raise ValueError(f"cat: all tensors must have the same number of axes, got "
+                         f"{[t.shape for t in tensors]}")
+    if not -nd <= dim < nd:
+        raise ValueError(f"cat: dim must be in [{-nd}, {nd}), got {dim}")
+    return Cat.apply(*tensors, dim=dim % nd)
+
+
+# =============================================================================
+# Softmax and losses
+# =============================================================================
+
+def _log_softmax(x, dim):
+    m = x.max(axis=dim, keepdims=True)
+    z = x - m
+    return z - np.log(np.exp(z).sum(axis=dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, dim=-1):
+        self.dim = dim
+        self.y = _log_softmax(x, dim)
+        return self.y
+
+    def backward(self, g):
+        return (g - np.exp(self.y) * g.sum(axis=self.dim, keepdims=True),)
+
+
+def log_softmax(x, dim=-1):
+    """log(softmax(x)) along ``dim``, computed stably.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> np.exp(F.log_softmax(nn.Tensor([[1.0, 1.0]])).numpy())
+    array([[0.5, 0.5]], dtype=float32)
+    """
+    return LogSoftmax.apply(_float_tensor(x, "x", "log_softmax"), dim=dim)
+
+
+def softmax(x, dim=-1):
+    """exp(log_softmax(x)) along ``dim``.
+
+    Examples
+    --------
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.softmax(nn.Tensor([[0.0, 0.0]])).numpy()
+    array([[0.5, 0.5]], dtype=float32)
+    """
+    return log_softmax(x, dim).exp()
+
+
+def _labels(labels, n, C, what):
+    y = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{what}: labels must be integer class indices, got dtype {y.dtype}")
+    if y.shape != (n,):
+        raise ValueError(f"{what}: labels must have shape ({n},), got {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= C):
+        raise ValueError(f"{what}: labels must be in [0, {C}), got values in "
+                         f"[{y.min()}, {y.max()}]")
+    return y
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class NLLLoss(Function):
+    """-logp[i, labels[i]], reduced; ``logp`` are log-probabilities."""
+
+    def forward(self, logp, labels, reduction, softmax_first):
+        self.labels, self.reduction, self.n = labels, reduction, logp.shape[0]
+        self.logp = _log_softmax(logp, 1) if softmax_first else None
+        self.shape, self.dtype = logp.shape, logp.dtype
+        lp = self.logp if softmax_first else logp
+        losses = -lp[np.arange(self.n), labels]
+        if reduction == "none":
+            return losses
+        return np.asarray(losses.sum() / (self.n if reduction == "mean" else 1), dtype=logp.dtype)
+
+    def backward(self, g):
+        scale = g / self.n if self.reduction == "mean" else g
+        if self.reduction == "none":
+            scale = g[:, None]
+        gx = np.zeros(self.shape, dtype=self.dtype)
+        gx[np.arange(self.n), self.labels] = -1
+        if self.logp is not None:
+            # Fused log_softmax: d/dz = softmax - onehot.
+            gx += np.exp(self.logp)
+        return (gx * scale,)
+
+
+def _loss_args(x, labels, reduction, what):
+    x = _float_tensor(x, "logits" if what == "cross_entropy" else "input", what)
+    if x.ndim != 2:
+        raise ValueError(f"{what}: expected (N, classes) scores, got shape {x.shape}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{what}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return x, _labels(labels, x.shape[0], x.shape[1], what)
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of (N, classes) scores against integer labels.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (N, classes)
+    labels : array_like of int, shape (N,)
+    reduction : {'mean', 'sum', 'none'}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> z = nn.Tensor(np.zeros((2, 4)), requires_grad=True)
+    >>> loss = F.cross_entropy(z, np.array([0, 3]))
+    >>> round(loss.item(), 4) == round(np.log(4), 4)
+    True
+    """
+    x, y = _loss_args(logits, labels, reduction, "cross_entropy")
+    return NLLLoss.apply(x, labels=y, reduction=reduction, softmax_first=True)
+
+
+def nll_loss(logp, labels, reduction="mean"):
+    """Negative log-likelihood of (N, classes) log-probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.nll_loss(nn.Tensor(np.log([[0.5, 0.5]])), np.array([1])).item()
+    0.6931471805599453
+    """
+    x, y = _loss_args(logp, labels, reduction, "nll_loss")
+    return NLLLoss.apply(x, labels=y, reduction=reduction, softmax_first=False)
+
+
+def mse_loss(x, target, reduction="mean"):
+    """Mean squared error.
+
+    Examples
+    --------
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> F.mse_loss(nn.Tensor([1.0, 3.0]), nn.Tensor([1.0, 1.0])).item()
+    2.0
+    """
+    x = _float_tensor(x, "x", "mse_loss")
+    target = _float_tensor(target, "target", "mse_loss")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    d = x - target
+    sq = d * d
+    return sq if reduction == "none" else (sq.mean() if reduction == "mean" else sq.sum())
