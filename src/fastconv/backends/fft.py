@@ -1,0 +1,294 @@
+"""The FFT backend: cross-correlation as a product of spectra.
+
+The input planes and the kernels go through ``scipy.fft`` (``rfft2`` /
+``irfft2``, ``workers=n_threads``, batched over images and channels in one
+call each); the sum over input channels happens in the frequency domain,
+``Y[n, k, f] = sum_c X[n, c, f] * conj(W[k, c, f])``, in the ``cmac`` kernel
+of the chosen engine (``fastconv._numba.fft`` or ``fastconv._cython.fft`` over
+``csrc/fft.c``).  The conjugate makes the circular product a correlation, so
+kernels are transformed unflipped, and a transform length of at least the
+padded input height (not height + kernel - 1) already keeps every valid output
+free of wrap-around.
+
+Geometry, and what this backend does with it:
+
+* **Lengths.**  Every transform length is 5-smooth
+  (``scipy.fft.next_fast_len(n, real=True)``).
+* **Padding** is never materialised for an untiled input: the unpadded planes
+  are transformed at the fast length (zeros at the end, which ``rfft2``'s
+  ``s=`` supplies) and the output is read back circularly shifted by the
+  top/left padding.  A valid correlation of a pre-padded image (what
+  ``convolve2d`` passes) is thus one FFT at a fast length and a crop.
+* **Tiling (overlap-save).**  For inputs much larger than the kernel, output
+  tiles of ``th x tw`` read overlapping input windows of ``L1 x L2`` (a fast
+  length, ``th = L1 - R + 1``); the windows are strided views of one
+  zero-padded copy of the input, batched into the same transforms.  The tile
+  is picked by a cost estimate (transforms, products, copies) over all fast
+  lengths, under a memory cap on the kernel spectra; batches of images and of
+  tile rows are processed in chunks so working memory stays bounded.
+* **Groups**: one transform of all input channels; the product kernel reads
+  each group's channel slice in place.
+* **Dilation**: the kernel is dilated with zeros before its transform.
+* **Stride > 1** is served by polyphase decomposition: the padded input and
+  the dilated kernel are split into ``sh*sw`` phases that become extra input
+  channels, leaving a stride-1 correlation whose output is exactly the
+  strided one.  Nothing is computed and thrown away (no stride-1 result is
+  subsampled).  What FFT cannot make pay is a stride at least as large as
+  the dilated kernel in both axes: every phase kernel is then 1x1, a plain
+  channel GEMM with transforms around it, and ``unsupported`` refuses it.
+
+float32 stays float32 (complex64 spectra); float64 uses complex128.
+"""
+import math
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft as sfft
+from numpy.lib.stride_tricks import as_strided
+
+from .._engines import kernels
+
+ENGINES = ("cython", "numba")
+STEM = "fft"
+
+# Working memory of one chunk (spectra of inputs and outputs, output planes).
+_CHUNK_BYTES = 256 * 2 ** 20
+# Kernel spectra larger than this rule a transform length out.
+_KERNEL_SPECTRA_BYTES = 1024 * 2 ** 20
+# Cost estimate, in ns on one core: per point*log2(points) of a real 2-D
+# transform, per complex multiply-add of the channel sum, per element copied.
+_NS_FFT = 0.25
+_NS_MAC = 0.4
+_NS_COPY = 0.3
+
+
+def _extent(k, d):
+    return d * (k - 1) + 1
+
+
+def unsupported(p):
+    """None when the FFT backend serves geometry ``p``, else the reason."""
+    sh, sw = p.stride
+    if (sh, sw) != (1, 1):
+        rd, sd = _extent(p.R, p.dilation[0]), _extent(p.S, p.dilation[1])
+        if -(-rd // sh) == 1 and -(-sd // sw) == 1:
+            return (f"stride {p.stride} is at least the dilated kernel extent {rd}x{sd}: outputs "
+                    f"share no input pixels, so the convolution is a 1x1 channel product that "
+                    f"FFT cannot speed up")
+    return None
+
+
+# --- geometry ----------------------------------------------------------------
+
+def _dilate(w, dilation):
+    dh, dw = dilation
+    if (dh, dw) == (1, 1):
+        return w
+    K, Cg, R, S = w.shape
+    wd = np.zeros((K, Cg, _extent(R, dh), _extent(S, dw)), w.dtype)
+    wd[:, :, ::dh, ::dw] = w
+    return wd
+
+
+def _polyphase(x, w, p):
+    """Rewrite a strided correlation as a stride-1 one over ``sh*sw`` phases.
+
+    ``y[i, j] = sum_{u, v} xp[sh*i + u, sw*j + v] wd[u, v]``; writing
+    ``u = sh*u' + a`` gives phase ``(a, b)`` the input ``xp[a::sh, b::sw]`` and
+    the kernel ``wd[a::sh, b::sw]``, correlated at stride 1 and summed over
+    phases, which is a channel sum.  Channels are ordered (c, phase) so each
+    group's channels stay contiguous.
+    """
+    sh, sw = p.stride
+    N, C, H, W = x.shape
+    wd = _dilate(w, p.dilation)
+    K, Cg, Rd, Sd = wd.shape
+    rq, sq = -(-Rd // sh), -(-Sd // sw)
+    hq, wq = p.OH + rq - 1, p.OW + sq - 1
+    pt, _, pl, _ = p.pad
+    xp = np.zeros((N, C, hq * sh, wq * sw), x.dtype)
+    h1, w1 = min(H, hq * sh - pt), min(W, wq * sw - pl)
+    xp[:, :, pt:pt + h1, pl:pl + w1] = x[:, :, :h1, :w1]
+    xq = xp.reshape(N, C, hq, sh, wq, sw).transpose(0, 1, 3, 5, 2, 4).reshape(N, C * sh * sw, hq, wq)
+    wp = np.zeros((K, Cg, rq * sh, sq * sw), w.dtype)
+    wp[:, :, :Rd, :Sd] = wd
+    wq_ = wp.reshape(K, Cg, rq, sh, sq, sw).transpose(0, 1, 3, 5, 2, 4).reshape(K, Cg * sh * sw, rq, sq)
+    return np.ascontiguousarray(xq), np.ascontiguousarray(wq_)
+
+
+@lru_cache(maxsize=None)
+def _smooth(limit):
+    """The 5-smooth numbers up to ``limit``, ascending (pocketfft's fast real lengths)."""
+    out = []
+    p2 = 1
+    while p2 <= limit:
+        p3 = p2
+        while p3 <= limit:
+            p5 = p3
+            while p5 <= limit:
+                out.append(p5)
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return tuple(sorted(out))
+
+
+def _axis_options(padded, k):
+    """(L, tile) pairs for one axis: one whole-axis transform, or overlap-save tiles."""
+    full = sfft.next_fast_len(padded, real=True)
+    out_len = padded - k + 1
+    opts = [(full, out_len)]
+    for L in _smooth(full):
+        if k <= L < padded:
+            opts.append((L, L - k + 1))
+    return opts
+
+
+@lru_cache(maxsize=1024)
+def _plan(N, C, K, Cg, Hp, Wp, Rd, Sd, isz):
+    """Choose transform lengths ``(L1, L2)`` and output tiles ``(th, tw)``.
+
+    Minimises an estimate of the time, all terms spread over the threads:
+    forward and inverse transforms of every tile of every image and channel,
+    the kernel transforms, the channel-sum products and, when tiled, the copy
+    into the zero-padded window buffer.
+    """
+    OH, OW = Hp - Rd + 1, Wp - Sd + 1
+    best = None
+    fallback = None
+    for L1, th in _axis_options(Hp, Rd):
+        t1 = -(-OH // th)
+        for L2, tw in _axis_options(Wp, Sd):
+            t2 = -(-OW // tw)
+            T = t1 * t2
+            F = L1 * (L2 // 2 + 1)
+            fft = _NS_FFT * L1 * L2 * math.log2(max(L1 * L2, 2))
+            # Kernels are mostly zeros: the first pass only runs over their Rd rows.
+            kfft = _NS_FFT * (Rd * L2 * math.log2(max(L2, 2)) + F * 2 * math.log2(max(L1, 2)))
+            cost = (T * N * (C + K) * fft + K * Cg * kfft + _NS_MAC * N * T * K * Cg * F)
+            if T > 1:
+                cost += _NS_COPY * N * C * T * L1 * L2
+            spectra = K * Cg * F * 2 * isz
+            if spectra <= _KERNEL_SPECTRA_BYTES and (best is None or cost < best[0]):
+                best = (cost, L1, L2, th, tw)
+            if fallback is None or spectra < fallback[0]:
+                fallback = (spectra, L1, L2, th, tw)
+    return best[1:] if best is not None else fallback[1:]
+
+
+def _segments(offset, n, L):
+    """Copy plan for ``dst[i] = src[(i - offset) % L]``, i < n <= L: (dst0, src0, length)."""
+    start = (-offset) % L
+    first = min(n, L - start)
+    segs = [(0, start, first)]
+    if first < n:
+        segs.append((first, 0, n - first))
+    return segs
+
+
+# --- the computation ---------------------------------------------------------
+
+def _kernel_spectra(w, L1, L2, n_threads):
+    """rfft2 of the kernels at (L1, L2), as (K, Cg, L1 * (L2//2 + 1))."""
+    K, Cg = w.shape[:2]
+    # Transform the R nonzero rows along W first; the padded rows are zeros.
+    half = sfft.rfft(w, n=L2, axis=-1, workers=n_threads)
+    spec = sfft.fft(half, n=L1, axis=-2, workers=n_threads, overwrite_x=True)
+    return np.ascontiguousarray(spec).reshape(K, Cg, -1)
+
+
+def _untiled(x, ws, out, pad, L1, L2, groups, mac, n_threads):
+    N, C = x.shape[:2]
+    K = out.shape[1]
+    F2 = L2 // 2 + 1
+    isz = np.dtype(ws.dtype).itemsize
+    per_image = (C + K) * L1 * F2 * isz + K * L1 * L2 * isz // 2
+    nb = max(1, min(N, _CHUNK_BYTES // per_image))
+    rows = _segments(pad[0], out.shape[2], L1)
+    cols = _segments(pad[2], out.shape[3], L2)
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        X = sfft.rfft2(x[n0:n1], s=(L1, L2), workers=n_threads)
+        Y = np.empty((n1 - n0, K, 1, L1 * F2), X.dtype)
+        mac(X.reshape(n1 - n0, C, 1, L1 * F2), ws, Y, groups, n_threads)
+        del X
+        yc = sfft.irfft2(Y.reshape(n1 - n0, K, L1, F2), s=(L1, L2), workers=n_threads,
+                         overwrite_x=True)
+        for d0, s0, ln in rows:
+            for e0, t0, lm in cols:
+                out[n0:n1, :, d0:d0 + ln, e0:e0 + lm] = yc[:, :, s0:s0 + ln, t0:t0 + lm]
+
+
+def _tiled(x, ws, pad, OH, OW, L1, L2, th, tw, groups, mac, n_threads):
+    N, C, H, W = x.shape
+    K = ws.shape[0]
+    F2 = L2 // 2 + 1
+    t1, t2 = -(-OH // th), -(-OW // tw)
+    hb, wb = (t1 - 1) * th + L1, (t2 - 1) * tw + L2
+    isz = np.dtype(ws.dtype).itemsize
+    per_tile_row = t2 * ((C + K) * L1 * F2 * isz + K * L1 * L2 * isz // 2)
+    per_image = t1 * per_tile_row + C * hb * wb * isz // 2
+    nb = max(1, min(N, _CHUNK_BYTES // per_image))
+    tr = t1 if nb > 1 else max(1, min(t1, _CHUNK_BYTES // per_tile_row))
+    pt, pl = pad[0], pad[2]
+    outp = np.empty((N, K, t1 * th, t2 * tw), x.dtype)
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        xp = np.zeros((n1 - n0, C, hb, wb), x.dtype)
+        xp[:, :, pt:pt + H, pl:pl + W] = x[n0:n1]
+        s = xp.strides
+        for r0 in range(0, t1, tr):
+            r1 = min(t1, r0 + tr)
+            win = as_strided(xp[:, :, r0 * th:], shape=(n1 - n0, C, r1 - r0, t2, L1, L2),
+                             strides=(s[0], s[1], th * s[2], tw * s[3], s[2], s[3]),
+                             writeable=False)
+            X = np.ascontiguousarray(sfft.rfft2(win, workers=n_threads))
+            T = (r1 - r0) * t2
+            Y = np.empty((n1 - n0, K, T, L1 * F2), X.dtype)
+            mac(X.reshape(n1 - n0, C, T, L1 * F2), ws, Y, groups, n_threads)
+            del X
+            yc = sfft.irfft2(Y.reshape(n1 - n0, K, r1 - r0, t2, L1, F2), s=(L1, L2),
+                             workers=n_threads, overwrite_x=True)
+            dst = outp[n0:n1, :, r0 * th:r1 * th].reshape(n1 - n0, K, r1 - r0, th, t2, tw)
+            dst[...] = yc[..., :th, :tw].transpose(0, 1, 2, 4, 3, 5)
+    if outp.shape[2:] == (OH, OW):
+        return outp
+    return np.ascontiguousarray(outp[:, :, :OH, :OW])
+
+
+def _correlate(x, w, pad, groups, engine, n_threads):
+    """Stride-1, undilated valid correlation of ``x`` zero-padded by ``pad``."""
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    Hp, Wp = H + pad[0] + pad[1], W + pad[2] + pad[3]
+    OH, OW = Hp - R + 1, Wp - S + 1
+    L1, L2, th, tw = _plan(N, C, K, Cg, Hp, Wp, R, S, x.dtype.itemsize)
+    ws = _kernel_spectra(w, L1, L2, n_threads)
+    mac = kernels(engine, STEM).cmac
+    if th >= OH and tw >= OW:
+        out = np.empty((N, K, OH, OW), x.dtype)
+        _untiled(x, ws, out, pad, L1, L2, groups, mac, n_threads)
+        return out
+    return _tiled(x, ws, pad, OH, OW, L1, L2, th, tw, groups, mac, n_threads)
+
+
+def conv2d(x, w, p, engine, n_threads):
+    """NCHW cross-correlation of ``x`` with ``w`` by FFT (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import fft
+    >>> x, w, _, p, _ = conv2d_args(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), None,
+    ...                             1, 1, 1, 1)
+    >>> fft.conv2d(x, w, p, "numba", 1)[0, 0].round(6)
+    array([[4., 6., 6., 4.],
+           [6., 9., 9., 6.],
+           [6., 9., 9., 6.],
+           [4., 6., 6., 4.]])
+    """
+    if p.stride != (1, 1):
+        xq, wq = _polyphase(x, w, p)
+        return _correlate(xq, wq, (0, 0, 0, 0), p.groups, engine, n_threads)
+    return _correlate(x, _dilate(w, p.dilation), p.pad, p.groups, engine, n_threads)
