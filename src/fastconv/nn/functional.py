@@ -977,8 +977,8 @@ def cross_entropy(logits, labels, reduction="mean"):
     >>> import fastconv.nn.functional as F
     >>> z = nn.Tensor(np.zeros((2, 4)), requires_grad=True)
     >>> loss = F.cross_entropy(z, np.array([0, 3]))
-    >>> round(loss.item(), 4) == round(np.log(4), 4)
-    True
+    >>> round(loss.item(), 4)  # log(4): uniform over 4 classes
+    1.3863
     """
     x, y = _loss_args(logits, labels, reduction, "cross_entropy")
     return NLLLoss.apply(x, labels=y, reduction=reduction, softmax_first=True)

@@ -43,7 +43,8 @@ def get_generator():
 
 
 def _array(tensor):
-    a = getattr(tensor, "data", tensor)
+    from .tensor import Tensor
+    a = tensor.data if isinstance(tensor, Tensor) else tensor
     if not isinstance(a, np.ndarray):
         raise TypeError(f"init: expected a Tensor or ndarray, got {type(tensor).__name__}")
     return a
