@@ -1,0 +1,349 @@
+"""The Winograd backend: minimal-filtering convolution for 3x3 kernels, stride 1.
+
+Lavin & Gray's F(m x m, 3x3): each output tile of m x m pixels is computed
+from an (m+2) x (m+2) input patch d and the filter g as
+
+    Y = A^T [ (G g G^T) (*) (B^T d B) ] A            ((*) elementwise)
+
+Summed over input channels, the elementwise products become, for each of the
+alpha^2 = (m+2)^2 positions xi of the transformed tile, one matrix product
+M[xi] = U[xi] @ V[xi] of the transformed filters (K x C) and the transformed
+input tiles (C x tiles).  F(4x4,3x3) does 36 multiplies per 16 outputs and
+channel where the direct method does 144: that 4x is what beats an
+im2col/GEMM path already running near the machine's peak.
+
+Stages
+------
+1. Filter transform ``U = G g G^T`` (numpy, in float64, then cast).  Cached:
+   an LRU keyed on the weights' *content* (shape, dtype, tile, groups, and an
+   exact byte comparison against a stored copy), so a layer whose weights
+   did not change is not transformed again and weights changed in place are
+   noticed.
+2. Input transform into ``V[xi][c][t]`` (engine kernel, stem
+   ``winograd_f{m}x3``), padding applied while loading.
+3. ``M = U @ V``: alpha^2 independent GEMMs (K x C) @ (C x T) through
+   ``fastconv._blas.gemm``, outside any parallel region.
+4. Output transform ``A^T M A`` into the caller's array (engine kernel).
+Stages 2-4 run per block of ``T`` tiles, so the buffers are bounded (a few
+MiB) whatever the batch size.
+
+Tiles and interpolation points
+------------------------------
+F(2x2,3x3): points 0, 1, -1, inf.  F(4x4,3x3): 0, 1, -1, 2, -2, inf.
+F(6x6,3x3): 0, 1, -1, 2, -2, 1/2, -1/2, inf.  The matrices are those of
+Lavin's ``wincnn`` (fractions in G), exact in binary floating point except
+the 1/3, 1/9 ... factors of G, which are applied once, in float64.
+
+Numerical error
+---------------
+Max |error| relative to max |output|, against a float64 direct convolution
+(``tests/test_winograd.py`` asserts the bounds on the right):
+
+=============  =============  =============  ==========================
+tile           random, f32    image, f32     float64 (random / image)
+=============  =============  =============  ==========================
+F(2x2,3x3)     ~1e-7          ~1e-7          ~2e-16 (asserted 1e-13)
+F(4x4,3x3)     ~5e-7          ~4e-7          ~1e-15 (asserted 1e-13)
+F(6x6,3x3)     ~5e-6          ~4e-6          ~1e-14 (asserted 1e-12)
+=============  =============  =============  ==========================
+
+float32 bounds asserted: 1e-4 for every tile (the project's tolerance).
+The error grows with the tile because the transform entries grow (up to 32
+in A^T and 21/4 in B^T for F(6x6)); see the report in the tests for the
+measured table on random data and MNIST digits.
+"""
+import threading
+from collections import OrderedDict
+from fractions import Fraction
+
+import numpy as np
+
+from .._blas import gemm
+from .._engines import kernels
+
+ENGINES = ("cython", "numba")
+STEM = "winograd_f4x3"          # the stem ``_dispatch.engines`` checks for availability
+TILES = (2, 4, 6)
+
+
+# --- transform matrices ------------------------------------------------------
+
+def _toom_cook(m, points):
+    """``(A^T, G, B^T)`` of F(m, 3) for finite ``points`` plus infinity.
+
+    Lavin's ``wincnn`` construction with the fractions in G, in exact
+    rational arithmetic; ``y = A^T [(G g) * (B^T d)]`` is the correlation
+    ``y[i] = sum_k g[k] d[i + k]``.
+    """
+    r = 3
+    a = [Fraction(p) for p in points]
+    n = len(a)
+    alpha = n + 1
+    f = [np.prod([a[i] - a[k] for k in range(n) if k != i], dtype=object) for i in range(n)]
+    AT = [[a[j] ** i for j in range(n)] + [Fraction(int(i == m - 1))] for i in range(m)]
+    G = [[a[i] ** j / f[i] for j in range(r)] for i in range(n)]
+    G.append([Fraction(int(j == r - 1)) for j in range(r)])
+
+    def coeffs(i):          # prod_{k != i} (x - a_k), lowest power first
+        c = [Fraction(1)]
+        for k in range(n):
+            if k != i:
+                c = [(c[d - 1] if d else 0) - a[k] * (c[d] if d < len(c) else 0)
+                     for d in range(len(c) + 1)]
+        return c
+
+    L = [[coeffs(j)[i] / f[j] for j in range(n)] for i in range(n)]
+    T = [[Fraction(int(i == j)) for j in range(n)] + [-a[i] ** n] for i in range(n)]
+    B = [[sum(L[i][k] * T[k][j] for k in range(n)) for j in range(alpha)] for i in range(n)]
+    B.append([Fraction(int(j == n)) for j in range(alpha)])
+    scale = list(f) + [Fraction(1)]
+    BT = [[scale[i] * B[j][i] for j in range(alpha)] for i in range(alpha)]
+    if f[0] < 0:            # wincnn's sign convention: row 0 of B^T positive
+        BT[0] = [-v for v in BT[0]]
+        G[0] = [-v for v in G[0]]
+    return tuple(np.array(M, dtype=np.float64) for M in (AT, G, BT))
+
+
+POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2),
+          6: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))}
+MATRICES = {m: _toom_cook(m, pts) for m, pts in POINTS.items()}
+
+
+def transform_matrices(m):
+    """The float64 matrices ``(A^T, G, B^T)`` of F(m x m, 3x3).
+
+    Examples
+    --------
+    >>> from fastconv.backends.winograd import transform_matrices
+    >>> AT, G, BT = transform_matrices(2)
+    >>> AT
+    array([[ 1.,  1.,  1.,  0.],
+           [ 0.,  1., -1.,  1.]])
+    """
+    _check_tile(m)
+    return tuple(M.copy() for M in MATRICES[m])
+
+
+def _check_tile(m):
+    if m not in TILES:
+        raise ValueError(f"winograd: m (the output tile) must be one of {TILES}, got {m!r}")
+
+
+# --- what the backend serves and which tile it uses ----------------------------
+
+def unsupported(p):
+    """None when Winograd can serve geometry ``p``, else the reason."""
+    if (p.R, p.S) != (3, 3):
+        return f"Winograd needs a 3x3 kernel, got {p.R}x{p.S}"
+    if tuple(p.stride) != (1, 1):
+        return f"Winograd needs stride 1, got {tuple(p.stride)}"
+    if tuple(p.dilation) != (1, 1):
+        return f"Winograd needs dilation 1, got {tuple(p.dilation)}"
+    return None
+
+
+def choose_tile(p):
+    """The output tile m the backend uses for geometry ``p``.
+
+    A static rule from ``benchmarks/test_bench_winograd.py`` measurements:
+    F(4x4) wins whenever the tiles cover the output with little waste; tiny
+    outputs (where F(4x4) would compute mostly discarded pixels) and very
+    small products (transform-bound) take F(2x2).
+
+    Examples
+    --------
+    >>> from fastconv._validation import conv2d_args
+    >>> import numpy as np
+    >>> p = conv2d_args(np.zeros((1, 8, 56, 56)), np.zeros((8, 8, 3, 3)), None, 1, 1, 1, 1)[3]
+    >>> choose_tile(p)
+    4
+    """
+    oh, ow = p.OH, p.OW
+    waste4 = (-(-oh // 4) * 4) * (-(-ow // 4) * 4) / (oh * ow)
+    if min(oh, ow) < 6 or waste4 > 1.35:
+        return 2
+    return 4
+
+
+# --- the filter transform and its cache ------------------------------------
+
+_CACHE_SIZE = 32
+_cache = OrderedDict()          # meta key -> list of (weight copy, U)
+_cache_lock = threading.Lock()
+_cache_stats = {"hits": 0, "misses": 0}
+
+
+def _filter_transform(w, m, groups):
+    """U[xi, g, k, c] = (G w[k, c] G^T)[xi], in float64 then w's dtype."""
+    _, G, _ = MATRICES[m]
+    K, Cg = w.shape[:2]
+    alpha = m + 2
+    U = np.einsum("ar,kcrs,bs->abkc", G, w.astype(np.float64, copy=False), G, optimize=True)
+    U = U.reshape(alpha * alpha, groups, K // groups, Cg)
+    return np.ascontiguousarray(U, dtype=w.dtype)
+
+
+def _same(a, b):
+    """Exact byte equality; a strided sample first so that misses are cheap."""
+    fa, fb = a.reshape(-1), b.reshape(-1)
+    step = max(1, fa.size // 64)
+    if not np.array_equal(fa[::step], fb[::step]):
+        return False
+    return np.array_equal(fa.view(np.uint8), fb.view(np.uint8))
+
+
+def transformed_filters(w, m, groups=1):
+    """The transformed filters U of ``w`` for F(m x m, 3x3), from the cache.
+
+    The cache is keyed on the weights' content, never on the array's
+    identity: changing ``w`` in place is noticed, an equal copy hits.
+
+    Parameters
+    ----------
+    w : ndarray, shape (K, C // groups, 3, 3)
+    m : {2, 4, 6}
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape ((m+2)**2, groups, K // groups, C // groups), w's dtype
+        Read-only; shared with later calls.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv.backends.winograd import transformed_filters
+    >>> transformed_filters(np.ones((4, 2, 3, 3)), 4).shape
+    (36, 1, 4, 2)
+    """
+    _check_tile(m)
+    meta = (m, w.shape, w.dtype.str, groups)
+    with _cache_lock:
+        entries = _cache.get(meta)
+        if entries is not None:
+            for i, (wc, U) in enumerate(entries):
+                if _same(wc, w):
+                    _cache_stats["hits"] += 1
+                    entries.insert(0, entries.pop(i))
+                    _cache.move_to_end(meta)
+                    return U
+    U = _filter_transform(w, m, groups)
+    U.flags.writeable = False
+    wc = w.copy()
+    with _cache_lock:
+        _cache_stats["misses"] += 1
+        _cache.setdefault(meta, []).insert(0, (wc, U))
+        _cache.move_to_end(meta)
+        while sum(len(v) for v in _cache.values()) > _CACHE_SIZE:
+            oldest = next(iter(_cache))
+            _cache[oldest].pop()
+            if not _cache[oldest]:
+                del _cache[oldest]
+    return U
+
+
+def clear_cache():
+    """Forget every cached filter transform.
+
+    Examples
+    --------
+    >>> from fastconv.backends import winograd
+    >>> winograd.clear_cache()
+    """
+    with _cache_lock:
+        _cache.clear()
+        _cache_stats.update(hits=0, misses=0)
+
+
+def cache_info():
+    """``{"hits", "misses", "size"}`` of the filter-transform cache.
+
+    Examples
+    --------
+    >>> from fastconv.backends import winograd
+    >>> sorted(winograd.cache_info())
+    ['hits', 'misses', 'size']
+    """
+    with _cache_lock:
+        return dict(_cache_stats, size=sum(len(v) for v in _cache.values()))
+
+
+# --- the convolution -----------------------------------------------------------
+
+_BLOCK_BYTES = 6 << 20          # V + M of one block: fits in L2 + a slice of L3
+
+
+def block_tiles(p, m, ntiles):
+    """Tiles per block: as many as keep V and M within ``_BLOCK_BYTES``.
+
+    At least 64 so that each of the alpha^2 GEMMs has a wide enough right
+    operand, a multiple of 16 for the GEMM's column blocking.
+    """
+    alpha2 = (m + 2) ** 2
+    per_tile = alpha2 * (p.C + p.K) * np.dtype(p.dtype).itemsize
+    t = max(64, _BLOCK_BYTES // per_tile) // 16 * 16
+    if t >= ntiles:
+        return ntiles
+    nblocks = -(-ntiles // t)
+    return -(-ntiles // nblocks)        # equal blocks, no ragged last GEMM
+
+
+def conv2d_tile(x, w, p, engine, n_threads, m=4):
+    """Winograd F(m x m, 3x3) convolution with the tile forced.
+
+    The backend's ``conv2d`` calls this with :func:`choose_tile`'s tile; tests
+    and error tables call it directly.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), C-contiguous float32/float64
+    w : ndarray, shape (K, C // groups, 3, 3), x's dtype
+    p : ConvParams
+        The checked geometry (stride 1, dilation 1, any padding, groups).
+    engine : {'cython', 'numba'}
+    n_threads : int
+    m : {2, 4, 6}
+        Output tile size.
+
+    Returns
+    -------
+    ndarray, shape (N, K, OH, OW), x's dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends.winograd import conv2d_tile
+    >>> x, w, _, p, _ = conv2d_args(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), None, 1, 1, 1, 1)
+    >>> conv2d_tile(x, w, p, "cython", 1, m=2)[0, 0]
+    array([[4., 6., 6., 4.],
+           [6., 9., 9., 6.],
+           [6., 9., 9., 6.],
+           [4., 6., 6., 4.]])
+    """
+    _check_tile(m)
+    why = unsupported(p)
+    if why is not None:
+        raise ValueError(f"winograd: cannot serve this geometry: {why}")
+    ker = kernels(engine, f"winograd_f{m}x3")
+    alpha2 = (m + 2) ** 2
+    N, C, K, G = p.N, p.C, p.K, p.groups
+    TH, TW = -(-p.OH // m), -(-p.OW // m)
+    ntiles = N * TH * TW
+    U = transformed_filters(w, m, G)
+    y = np.empty(p.out_shape, dtype=x.dtype)
+    T = block_tiles(p, m, ntiles)
+    vbuf = np.empty(alpha2 * C * T, dtype=x.dtype)
+    mbuf = np.empty(alpha2 * K * T, dtype=x.dtype)
+    for t0 in range(0, ntiles, T):
+        nt = min(T, ntiles - t0)
+        V = vbuf[:alpha2 * C * nt].reshape(alpha2, C, nt)
+        M = mbuf[:alpha2 * K * nt].reshape(alpha2, K, nt)
+        ker.input_transform(x, V, TH, TW, p.pad[0], p.pad[2], t0, n_threads)
+        gemm(U, V.reshape(alpha2, G, C // G, nt), out=M.reshape(alpha2, G, K // G, nt))
+        ker.output_transform(M, y, TH, TW, t0, n_threads)
+    return y
+
+
+def conv2d(x, w, p, engine, n_threads):
+    return conv2d_tile(x, w, p, engine, n_threads, m=choose_tile(p))
