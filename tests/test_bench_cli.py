@@ -1,5 +1,6 @@
 """``fastconv bench`` on its two tiny cases: tables, JSON and chart, no timing claims."""
 import json
+import re
 
 import pytest
 
@@ -100,3 +101,21 @@ class TestCases:
             return f
         res = _bench.run_case(_bench.TINY[0], [_bench.Impl("boom", "forced", boom)], repeat=1)
         assert res.results[0].error == "RuntimeError: kaput"
+
+
+class TestWithoutOptionalPeers:
+    def test_runs_with_torch_and_cv2_missing(self, monkeypatch, tmp_path, capsys):
+        # A None entry in sys.modules makes the import fail as in a fresh
+        # environment holding only the runtime dependencies.
+        import sys
+        monkeypatch.setitem(sys.modules, "torch", None)
+        monkeypatch.setitem(sys.modules, "cv2", None)
+        status = main(["bench", "--tiny", "--threads", "1", "--repeat", "1", "--backends", "naive",
+                       "--out", str(tmp_path)])
+        text = capsys.readouterr().out
+        assert status == 0
+        assert "n/a (torch not installed)" in text and "n/a (cv2 not installed)" in text
+        assert re.search(r"layers\s+torch\s+n/a\s+n/a", text)  # no peer to divide by
+        data = json.loads((tmp_path / "bench.json").read_text())
+        assert data["cases"][0]["ratios"]["torch"] == {"auto": None, "best": None}
+        assert (tmp_path / "bench.png").exists()

@@ -209,7 +209,9 @@ def write_chart(path, case_results):
         width = 0.8 / len(refs)
         for i, ref in enumerate(refs):
             vals = [r.ratios()[ref]["auto"] for r in results]
-            ax.bar(xs + (i - (len(refs) - 1) / 2) * width, [v if v else np.nan for v in vals], width,
+            # Bars grow from 1 (parity) up or down, so slower reads as downwards.
+            heights = [v - 1.0 if v else np.nan for v in vals]
+            ax.bar(xs + (i - (len(refs) - 1) / 2) * width, heights, width, bottom=1.0,
                    label=f"vs {REF_TITLES.get(ref, ref)}")
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
