@@ -103,7 +103,9 @@ def _ms(t):
 
 
 def _ratio(v):
-    return f"{v:.2f}" if v is not None else "n/a"
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.2g}"  # 0.0031, not 0.00
 
 
 def format_case(res):
@@ -120,7 +122,8 @@ def format_case(res):
     c = res.case
     gflop = c.flops / 1e9
     refs = list(res.refs)
-    head = (f"== {c.name}: {c.title}, {c.describe()}, {gflop:.3g} GFLOP;  auto -> {res.auto_choice}")
+    title = f"{c.title}, " if c.group == "layers" else ""
+    head = f"== {c.name}: {title}{c.describe()}, {gflop:.3g} GFLOP;  auto -> {res.auto_choice}"
     cols = f"   {'implementation':18s}{'min ms':>10}{'median ms':>11}{'runs':>5}{'warm-up ms':>11}" \
            f"{'GFLOP/s':>9}{'rel err':>9}" + "".join(f"{'vs ' + r:>15}" for r in refs)
     lines = [head, cols]
