@@ -228,7 +228,14 @@ def _windows(xp, p):
 
 
 class Conv2d(Function):
-    """NCHW cross-correlation; backward by im2col + GEMM, batched over groups."""
+    """NCHW cross-correlation.
+
+    Backward: the weight gradient is one GEMM per group over im2col columns
+    laid out (Cg*R*S, N*OH*OW), so the gather copies long rows; the input
+    gradient is, at stride 1, itself a convolution (of the output gradient
+    with the flipped, transposed filters) run by fastconv's fastest backend,
+    and otherwise a GEMM followed by col2im.
+    """
 
     def forward(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1):
         x4, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
@@ -243,38 +250,61 @@ class Conv2d(Function):
         x, w, p = self.x, self.w, self.p
         if self.squeeze:
             gy = gy[None]
-        gy = np.ascontiguousarray(gy, dtype=x.dtype)
+        gy = native(gy, x.dtype)
         N, G, Kg, Cg, R, S = p.N, p.groups, p.Kg, p.Cg, p.R, p.S
-        OH, OW, L = p.OH, p.OW, p.OH * p.OW
+        OH, OW = p.OH, p.OW
         # (G, Kg, N*OH*OW): the output gradient as one matrix per group.
-        gy_g = gy.reshape(N, G, Kg, L).transpose(1, 2, 0, 3).reshape(G, Kg, N * L)
-        gx = gw = gb = None
+        gy_g = gy.reshape(N, G, Kg, OH * OW).transpose(1, 2, 0, 3).reshape(G, Kg, N * OH * OW)
+        gw = gb = gx = None
         if self.needs_input_grad[1]:
             pt, pb, pl, pr = p.pad
             xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(p.pad) else x
-            cols = (_windows(xp, p).reshape(N, G, Cg, OH, OW, R, S)
-                    .transpose(1, 0, 3, 4, 2, 5, 6).reshape(G, N * L, Cg * R * S))
-            gw = gemm(gy_g, cols).reshape(w.shape)
+            cols = np.ascontiguousarray(_windows(xp, p).reshape(N, G, Cg, OH, OW, R, S)
+                                        .transpose(1, 2, 5, 6, 0, 3, 4))
+            cols = cols.reshape(G, Cg * R * S, N * OH * OW)
+            gw = gemm(gy_g, cols.transpose(0, 2, 1)).reshape(w.shape)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             gb = gy.sum(axis=(0, 2, 3))
         if self.needs_input_grad[0]:
-            col = gemm(np.swapaxes(gy_g, 1, 2), w.reshape(G, Kg, Cg * R * S))
-            # (R, S, N, C, OH, OW): one contiguous block per tap for the scatter.
-            col = np.ascontiguousarray(col.reshape(G, N, OH, OW, Cg, R, S)
-                                       .transpose(5, 6, 1, 0, 4, 2, 3)).reshape(R, S, N, p.C, OH, OW)
-            pt, pb, pl, pr = p.pad
-            gxp = np.zeros((N, p.C, p.H + pt + pb, p.W + pl + pr), dtype=x.dtype)
-            sh, sw = p.stride
-            dh, dw = p.dilation
-            for r in range(R):
-                for s in range(S):
-                    # += not =: overlapping windows share input pixels.
-                    gxp[:, :, r * dh:r * dh + (OH - 1) * sh + 1:sh,
-                        s * dw:s * dw + (OW - 1) * sw + 1:sw] += col[r, s]
-            gx = gxp[:, :, pt:pt + p.H, pl:pl + p.W]
+            gx = self._input_grad(gy, gy_g)
             if self.squeeze:
                 gx = gx[0]
         return gx, gw, gb
+
+    def _input_grad(self, gy, gy_g):
+        x, w, p = self.x, self.w, self.p
+        G, Kg, Cg, R, S = p.groups, p.Kg, p.Cg, p.R, p.S
+        pt, pb, pl, pr = p.pad
+        dh, dw = p.dilation
+        if p.stride == (1, 1):
+            # dx = full correlation of dy with the flipped filters, in/out swapped per group.
+            wt = np.ascontiguousarray(w.reshape(G, Kg, Cg, R, S).transpose(0, 2, 1, 3, 4)
+                                      .reshape(G * Cg, Kg, R, S)[:, :, ::-1, ::-1])
+            eh, ew = dh * (R - 1), dw * (S - 1)
+            if pt == pb and pl == pr and pt <= eh and pl <= ew:
+                return _dispatch_conv(gy, wt, (eh - pt, ew - pl), p.dilation, G)
+            full = _dispatch_conv(gy, wt, (eh, ew), p.dilation, G)
+            return np.ascontiguousarray(full[:, :, pt:pt + p.H, pl:pl + p.W])
+        N, OH, OW = p.N, p.OH, p.OW
+        sh, sw = p.stride
+        # (C, R, S, N, OH, OW): each tap's block has long contiguous rows for the scatter.
+        col = gemm(w.reshape(G, Kg, Cg * R * S).transpose(0, 2, 1), gy_g)
+        col = col.reshape(p.C, R, S, N, OH, OW)
+        gxp = np.zeros((N, p.C, p.H + pt + pb, p.W + pl + pr), dtype=x.dtype)
+        gxt = gxp.transpose(1, 0, 2, 3)
+        for r in range(R):
+            for s in range(S):
+                # += not =: overlapping windows share input pixels.
+                gxt[:, :, r * dh:r * dh + (OH - 1) * sh + 1:sh,
+                    s * dw:s * dw + (OW - 1) * sw + 1:sw] += col[:, r, s]
+        return gxp[:, :, pt:pt + p.H, pl:pl + p.W]
+
+
+def _dispatch_conv(x, w, padding, dilation, groups):
+    """fastconv's own conv2d on checked arrays (the backward's inner convolutions)."""
+    x4, w4, _, p, _ = conv2d_args(x, w, None, 1, padding, dilation, groups)
+    mod, eng = _dispatch.resolve(p)
+    return mod.conv2d(x4, w4, p, eng, get_num_threads())
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

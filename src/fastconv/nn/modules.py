@@ -310,7 +310,20 @@ class Module:
         return self
 
     def to(self, dtype):
-        """Cast floating parameters and buffers (and gradients) to ``dtype`` in place."""
+        """Cast floating parameters and buffers (and gradients) to ``dtype`` in place.
+
+        ``"cpu"`` is accepted and changes nothing, so PyTorch-style
+        ``model.to("cpu")`` runs unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastconv import nn
+        >>> nn.Linear(2, 2).to(np.float64).bias.dtype
+        dtype('float64')
+        """
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         dt = _float_dtype(dtype, "to")
         for t in list(self.parameters()) + list(self.buffers()):
             if t.dtype.kind == "f":
