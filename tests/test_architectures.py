@@ -309,8 +309,8 @@ class TestForward:
         nn.manual_seed(0)
         model = getattr(models, name)(num_classes=5).eval()
         with nn.no_grad():
-            y = model(_x((2, 3, SMALL_INPUTS[name], SMALL_INPUTS[name])))
-        assert y.shape == (2, 5)
+            y = model(_x((1, 3, SMALL_INPUTS[name], SMALL_INPUTS[name])))
+        assert y.shape == (1, 5)
         assert np.isfinite(y.numpy()).all()
 
     def test_vgg_block_stack_halves_the_size_per_pool(self):
@@ -338,15 +338,19 @@ class TestForward:
         assert np.allclose(ratio, ratio[:, :, :1, :1], atol=1e-5)  # one gate per channel
         assert ((ratio > 0) & (ratio < 1)).all()
 
-    @pytest.mark.parametrize("name, kwargs", [("resnet18", {}), ("se_resnet50", {"dropout": 0.0}),
-                                              ("googlenet", {"dropout": 0.0})])
-    def test_one_training_step_lowers_the_loss_on_its_batch(self, name, kwargs):
+    @pytest.mark.parametrize("name", ["resnet18", "se_block_net"])
+    def test_one_training_step_lowers_the_loss_on_its_batch(self, name):
         from fastconv import optim
-        size = 32
+        from fastconv.models.senet import SEModule
         nn.manual_seed(0)
-        model = getattr(models, name)(num_classes=3, **kwargs).train()
-        x, y = _x((4, 3, size, size)), nn.Tensor(np.array([0, 1, 2, 0]))
-        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.0)
+        if name == "resnet18":
+            model = models.resnet18(num_classes=3)
+        else:  # the SE block dropped into a plain conv net, as "usable anywhere" promises
+            model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), SEModule(16, 4),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3))
+        model.train()
+        x, y = _x((4, 3, 32, 32)), nn.Tensor(np.array([0, 1, 2, 0]))
+        opt = optim.SGD(model.parameters(), lr=1e-3)
         before = {k: np.array(v) for k, v in model.state_dict().items()}
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
@@ -354,8 +358,7 @@ class TestForward:
         assert all(p.grad is not None for p in model.parameters())
         opt.step()
         after = model.state_dict()
-        changed = [k for k in before if not np.array_equal(before[k], after[k])]
-        assert "conv1.weight" in changed or "layer0.conv1.weight" in changed or "conv1.conv.weight" in changed
+        assert all(not np.array_equal(before[k], after[k]) for k in before if k.endswith("weight"))
         with nn.no_grad():
             # BN in training mode uses batch statistics, so compare in the same mode.
             assert float(F.cross_entropy(model(x), y).numpy()) < float(loss.numpy())
