@@ -3,8 +3,6 @@
 Add a family with one import line below.
 """
 from .mnist import MODELS as MNIST_MODELS, LeNet5, MnistCNN
-
-__all__ = ["LeNet5", "MnistCNN", "MNIST_MODELS"]
 from .alexnet import AlexNet, alexnet
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 from .resnet import ResNet, BasicBlock, Bottleneck, resnet18, resnet34, resnet50, resnet101
