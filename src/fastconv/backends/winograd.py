@@ -69,7 +69,7 @@ TILES = (2, 4, 6)
 # --- transform matrices ------------------------------------------------------
 
 def _toom_cook(m, points):
-    """``(A^T, G, B^T)`` of F(m, 3) for finite ``points`` plus infinity.
+    """``(A^T, G, B^T)`` of F(m, 3) for finite ``points`` plus infinity, as Fractions.
 
     Lavin's ``wincnn`` construction with the fractions in G, in exact
     rational arithmetic; ``y = A^T [(G g) * (B^T d)]`` is the correlation
@@ -101,16 +101,24 @@ def _toom_cook(m, points):
     if f[0] < 0:            # wincnn's sign convention: row 0 of B^T positive
         BT[0] = [-v for v in BT[0]]
         G[0] = [-v for v in G[0]]
-    return tuple(np.array(M, dtype=np.float64) for M in (AT, G, BT))
+    return tuple(np.array(M, dtype=object) for M in (AT, G, BT))
 
 
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2),
           6: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))}
-MATRICES = {m: _toom_cook(m, pts) for m, pts in POINTS.items()}
+EXACT = {m: _toom_cook(m, pts) for m, pts in POINTS.items()}
+MATRICES = {m: tuple(M.astype(np.float64) for M in mats) for m, mats in EXACT.items()}
 
 
-def transform_matrices(m):
-    """The float64 matrices ``(A^T, G, B^T)`` of F(m x m, 3x3).
+def transform_matrices(m, exact=False):
+    """The matrices ``(A^T, G, B^T)`` of F(m x m, 3x3).
+
+    Parameters
+    ----------
+    m : {2, 4, 6}
+        Output tile.
+    exact : bool
+        Return object arrays of ``fractions.Fraction`` instead of float64.
 
     Examples
     --------
@@ -121,7 +129,7 @@ def transform_matrices(m):
            [ 0.,  1., -1.,  1.]])
     """
     _check_tile(m)
-    return tuple(M.copy() for M in MATRICES[m])
+    return tuple(M.copy() for M in (EXACT if exact else MATRICES)[m])
 
 
 def _check_tile(m):
