@@ -7,7 +7,8 @@ chunks on one thread reuse the input spectra from L2, and rows looped inside
 a chunk so that each kernel-spectrum block is read from memory once per block
 of rows.  A single one-channel image still splits across threads by
 frequency.  The spectra arrive as real views of interleaved complex numbers:
-the products are plain real arithmetic LLVM vectorises.
+the products are plain real arithmetic LLVM vectorises.  Unlike the C kernel,
+each output channel of a chunk makes its own pass over x (see _cmac_row).
 """
 import numpy as np
 from numba import njit, prange
@@ -22,6 +23,25 @@ def _blocks(Cg, rows, isz):
     fblock = min(max((256 * 1024) // (_KBLOCK * Cg * isz), 32), 16384 // isz)
     rblock = min(max((512 * 1024) // (Cg * fblock * isz), 1), rows)
     return fblock, rblock
+
+
+@njit(cache=True, nogil=True)
+def _cmac_row(x, w, y, n, t, c0, k, a, b):
+    """y[n, k, t, a:b] = sum_c x[n, c0 + c, t, a:b] * conj(w[k, c, a:b])."""
+    # Full-array arguments indexed down to contiguous 1-D slices keep Numba's
+    # 'C' layout (a sliced channel range would not), and a loop from 0 lets
+    # it prove the indices non-negative; either lapse stops vectorisation.
+    # One output channel at a time: with four, LLVM's alias checks give up.
+    yk = y[n, k, t, a:b]
+    yk[:] = 0.0
+    for c in range(w.shape[1]):
+        xc = x[n, c0 + c, t, a:b]
+        wc = w[k, c, a:b]
+        for i in range((b - a) // 2):
+            xr = xc[2 * i]
+            xi = xc[2 * i + 1]
+            yk[2 * i] += xr * wc[2 * i] + xi * wc[2 * i + 1]
+            yk[2 * i + 1] += xi * wc[2 * i] - xr * wc[2 * i + 1]
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -49,18 +69,7 @@ def _cmac(x, w, y, groups, fblock, rblock):
             n = r // T
             t = r % T
             for k in range(k0, k1):
-                yk = y[n, k, t]
-                yk[a:b] = 0
-                for c in range(Cg):
-                    xc = x[n, c0 + c, t]
-                    wc = w[k, c]
-                    for f in range(a, b, 2):
-                        xr = xc[f]
-                        xi = xc[f + 1]
-                        wr = wc[f]
-                        wi = wc[f + 1]
-                        yk[f] += xr * wr + xi * wi
-                        yk[f + 1] += xi * wr - xr * wi
+                _cmac_row(x, w, y, n, t, c0, k, a, b)
 
 
 def _real(a):

@@ -60,6 +60,8 @@ _KERNEL_SPECTRA_BYTES = 1024 * 2 ** 20
 _NS_FFT = 0.25
 _NS_MAC = 0.4
 _NS_COPY = 0.3
+_NS_CALL = 2000.0
+_TILE_PENALTY = 1.25
 
 
 def _extent(k, d):
@@ -165,9 +167,12 @@ def _plan(N, C, K, Cg, Hp, Wp, Rd, Sd, isz):
             fft = _NS_FFT * L1 * L2 * math.log2(max(L1 * L2, 2))
             # Kernels are mostly zeros: the first pass only runs over their Rd rows.
             kfft = _NS_FFT * (Rd * L2 * math.log2(max(L2, 2)) + F * 2 * math.log2(max(L1, 2)))
-            cost = (T * N * (C + K) * fft + K * Cg * kfft + _NS_MAC * N * T * K * Cg * F)
+            cost = T * N * (C + K) * fft + K * Cg * kfft + _NS_MAC * N * T * K * Cg * F
             if T > 1:
-                cost += _NS_COPY * N * C * T * L1 * L2
+                # Strided windows, small-transform call overheads and the copies
+                # in and out: measured, tiling pays only when it clearly wins.
+                cost = (_TILE_PENALTY * cost + _NS_CALL * T * N * (C + K)
+                        + _NS_COPY * N * (C * (t1 * th + Rd) * (t2 * tw + Sd) + 2 * K * OH * OW))
             spectra = K * Cg * F * 2 * isz
             if spectra <= _KERNEL_SPECTRA_BYTES and (best is None or cost < best[0]):
                 best = (cost, L1, L2, th, tw)
