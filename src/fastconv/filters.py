@@ -387,13 +387,11 @@ def median_filter(image, size, mode="reflect", cval=0.0, *, engine="auto"):
 def _run_median(x, kh, kw, pad_mode, cval, engine):
     if x.size == 0:
         return np.empty_like(x)
-    if not _fits(cval, x.dtype):
-        # The median may be cval itself, stored as scipy stores it.
-        return _cast_as_scipy(_run_median(x.astype(np.float64), kh, kw, pad_mode, cval, engine),
-                              x.dtype)
+    # scipy's rank filters cast cval to the image's dtype before padding.
+    cval = _cast_as_scipy(np.array([cval]), x.dtype)[0]
     N, H, W = x.shape
     out = np.empty_like(x)
     _engines.kernels(engine, "median").median(
         x, out, _index_map(H, kh, pad_mode), _index_map(W, kw, pad_mode), kh, kw,
-        x.dtype.type(cval), get_num_threads())
+        cval, get_num_threads())
     return out

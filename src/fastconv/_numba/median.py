@@ -101,11 +101,15 @@ def _row5x5(ring, slots, out, s):
         s[4, j] = v4
     s0, s1, s2, s3, s4 = s[0], s[1], s[2], s[3], s[4]
     for j in range(out.shape[0]):
-        v0, v1, v2, v3, v4 = s0[j], s1[j], s2[j], s3[j], s4[j]
-        v5, v6, v7, v8, v9 = s0[j + 1], s1[j + 1], s2[j + 1], s3[j + 1], s4[j + 1]
-        v10, v11, v12, v13, v14 = s0[j + 2], s1[j + 2], s2[j + 2], s3[j + 2], s4[j + 2]
-        v15, v16, v17, v18, v19 = s0[j + 3], s1[j + 3], s2[j + 3], s3[j + 3], s4[j + 3]
-        v20, v21, v22, v23, v24 = s0[j + 4], s1[j + 4], s2[j + 4], s3[j + 4], s4[j + 4]
+        # Unsigned indices spare Numba's negative-index check, which would
+        # keep LLVM from vectorising the pixel loop.
+        j0, j1, j2 = np.uint64(j), np.uint64(j + 1), np.uint64(j + 2)
+        j3, j4 = np.uint64(j + 3), np.uint64(j + 4)
+        v0, v1, v2, v3, v4 = s0[j0], s1[j0], s2[j0], s3[j0], s4[j0]
+        v5, v6, v7, v8, v9 = s0[j1], s1[j1], s2[j1], s3[j1], s4[j1]
+        v10, v11, v12, v13, v14 = s0[j2], s1[j2], s2[j2], s3[j2], s4[j2]
+        v15, v16, v17, v18, v19 = s0[j3], s1[j3], s2[j3], s3[j3], s4[j3]
+        v20, v21, v22, v23, v24 = s0[j4], s1[j4], s2[j4], s3[j4], s4[j4]
         # median25_network(), written out.
         v4, v5 = min(v4, v5), max(v4, v5)
         v14, v15 = min(v14, v15), max(v14, v15)
