@@ -86,6 +86,23 @@ class TestConv2d:
         check_against_torch(lambda x, w, b: F.conv2d(x, w, b, **c),
                             lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **c), arrays)
 
+    @pytest.mark.parametrize("case", ["stride2-pad1", "groups2-asym", "lenet-conv1"])
+    def test_batch_tiled_backward_matches_torch(self, case, rng, monkeypatch):
+        # A tiny column budget forces one image per tile.
+        monkeypatch.setattr(F, "_COLS_BYTES", 1)
+        c = dict(CONV_CASES[case])
+        xs, ws = c.pop("x"), c.pop("w")
+        arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+        check_against_torch(lambda x, w, b: F.conv2d(x, w, b, **c),
+                            lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **c), arrays)
+
+    def test_same_padding_even_kernel(self, rng):
+        # TensorFlow SAME with an even kernel pads asymmetrically: the
+        # stride-1 input gradient must crop the full correlation.
+        arrays = [rng.standard_normal((2, 2, 6, 5)), rng.standard_normal((3, 2, 2, 4)),
+                  rng.standard_normal(3)]
+        finite_difference_check(lambda x, w, b: F.conv2d(x, w, b, padding="same"), arrays)
+
     def test_gradient_matches_finite_differences(self, rng):
         arrays = [rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((2, 2, 3, 3)),
                   rng.standard_normal(2)]

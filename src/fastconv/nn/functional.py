@@ -9,9 +9,9 @@ im2col + GEMM.  Pooling runs on the ``pool`` kernels of either engine.
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import _dispatch, _engines
+from ..backends import im2col as im2col_backend
 from .._blas import gemm
 from .._threads import get_num_threads
 from .._validation import conv2d_args, float_dtype, native, pair
@@ -219,22 +219,15 @@ class GetItem(Function):
 # Convolution
 # =============================================================================
 
-def _windows(xp, p):
-    """The (N, C, OH, OW, R, S) view of the padded input each output tap reads."""
-    dh, dw = p.dilation
-    sh, sw = p.stride
-    v = sliding_window_view(xp, ((p.R - 1) * dh + 1, (p.S - 1) * dw + 1), axis=(2, 3))
-    return v[:, :, :(p.OH - 1) * sh + 1:sh, :(p.OW - 1) * sw + 1:sw, ::dh, ::dw]
-
-
 class Conv2d(Function):
     """NCHW cross-correlation.
 
-    Backward: the weight gradient is one GEMM per group over im2col columns
-    laid out (Cg*R*S, N*OH*OW), so the gather copies long rows; the input
-    gradient is, at stride 1, itself a convolution (of the output gradient
-    with the flipped, transposed filters) run by fastconv's fastest backend,
-    and otherwise a GEMM followed by col2im.
+    Backward: the weight gradient is one GEMM per group against the im2col
+    column matrix (packed by the im2col backend's kernels, a batch tile at a
+    time so memory stays bounded); the input gradient is, at stride 1, itself
+    a convolution (of the output gradient with the flipped, transposed
+    filters) run by fastconv's fastest backend, and otherwise a GEMM followed
+    by col2im.
     """
 
     def forward(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1):
@@ -247,33 +240,45 @@ class Conv2d(Function):
         return y[0] if squeeze else y
 
     def backward(self, gy):
-        x, w, p = self.x, self.w, self.p
+        x, p = self.x, self.p
         if self.squeeze:
             gy = gy[None]
         gy = native(gy, x.dtype)
-        N, G, Kg, Cg, R, S = p.N, p.groups, p.Kg, p.Cg, p.R, p.S
-        OH, OW = p.OH, p.OW
-        # (G, Kg, N*OH*OW): the output gradient as one matrix per group.
-        gy_g = gy.reshape(N, G, Kg, OH * OW).transpose(1, 2, 0, 3).reshape(G, Kg, N * OH * OW)
-        gw = gb = gx = None
-        if self.needs_input_grad[1]:
-            pt, pb, pl, pr = p.pad
-            xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(p.pad) else x
-            cols = np.ascontiguousarray(_windows(xp, p).reshape(N, G, Cg, OH, OW, R, S)
-                                        .transpose(1, 2, 5, 6, 0, 3, 4))
-            cols = cols.reshape(G, Cg * R * S, N * OH * OW)
-            gw = gemm(gy_g, cols.transpose(0, 2, 1)).reshape(w.shape)
-        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            gb = gy.sum(axis=(0, 2, 3))
-        if self.needs_input_grad[0]:
+        N, G, Kg, L = p.N, p.groups, p.Kg, p.OH * p.OW
+        # (G, Kg, N*OH*OW): the output gradient as one matrix per group,
+        # columns ordered as the im2col matrix's.
+        gy_g = gy.reshape(N, G, Kg, L).transpose(1, 2, 0, 3).reshape(G, Kg, N * L)
+        needs = self.needs_input_grad
+        gw = self._weight_grad(gy_g) if needs[1] else None
+        gb = gy.sum(axis=(0, 2, 3)) if len(needs) > 2 and needs[2] else None
+        gx = None
+        if needs[0]:
             gx = self._input_grad(gy, gy_g)
             if self.squeeze:
                 gx = gx[0]
         return gx, gw, gb
 
+    def _tiles(self):
+        """Batch tiles (n0, m) whose column matrix fits in _COLS_BYTES."""
+        p = self.p
+        per_image = p.C * p.R * p.S * p.OH * p.OW * self.x.itemsize
+        m = max(1, min(p.N, _COLS_BYTES // max(per_image, 1)))
+        return [(n0, min(m, p.N - n0)) for n0 in range(0, p.N, m)]
+
+    def _weight_grad(self, gy_g):
+        x, w, p = self.x, self.w, self.p
+        G, L, rows = p.groups, p.OH * p.OW, p.Cg * p.R * p.S
+        eng, nt = _im2col_engine(), get_num_threads()
+        gw = None
+        for n0, m in self._tiles():
+            cols = im2col_backend.im2col(x[n0:n0 + m], p, eng, nt).reshape(G, rows, m * L)
+            part = gemm(gy_g[:, :, n0 * L:(n0 + m) * L], cols.transpose(0, 2, 1))
+            gw = part if gw is None else gw + part
+        return gw.reshape(w.shape)
+
     def _input_grad(self, gy, gy_g):
         x, w, p = self.x, self.w, self.p
-        G, Kg, Cg, R, S = p.groups, p.Kg, p.Cg, p.R, p.S
+        G, Kg, Cg, R, S, L = p.groups, p.Kg, p.Cg, p.R, p.S, p.OH * p.OW
         pt, pb, pl, pr = p.pad
         dh, dw = p.dilation
         if p.stride == (1, 1):
@@ -285,19 +290,24 @@ class Conv2d(Function):
                 return _dispatch_conv(gy, wt, (eh - pt, ew - pl), p.dilation, G)
             full = _dispatch_conv(gy, wt, (eh, ew), p.dilation, G)
             return np.ascontiguousarray(full[:, :, pt:pt + p.H, pl:pl + p.W])
-        N, OH, OW = p.N, p.OH, p.OW
-        sh, sw = p.stride
-        # (C, R, S, N, OH, OW): each tap's block has long contiguous rows for the scatter.
-        col = gemm(w.reshape(G, Kg, Cg * R * S).transpose(0, 2, 1), gy_g)
-        col = col.reshape(p.C, R, S, N, OH, OW)
-        gxp = np.zeros((N, p.C, p.H + pt + pb, p.W + pl + pr), dtype=x.dtype)
-        gxt = gxp.transpose(1, 0, 2, 3)
-        for r in range(R):
-            for s in range(S):
-                # += not =: overlapping windows share input pixels.
-                gxt[:, :, r * dh:r * dh + (OH - 1) * sh + 1:sh,
-                    s * dw:s * dw + (OW - 1) * sw + 1:sw] += col[:, r, s]
-        return gxp[:, :, pt:pt + p.H, pl:pl + p.W]
+        # Strided: the zero-stuffed convolution would waste stride**2 of its work.
+        eng, nt = _im2col_engine(), get_num_threads()
+        wt = w.reshape(G, Kg, Cg * R * S).transpose(0, 2, 1)
+        gx = np.zeros(x.shape, dtype=x.dtype)
+        for n0, m in self._tiles():
+            col = gemm(wt, gy_g[:, :, n0 * L:(n0 + m) * L]).reshape(G * Cg * R * S, m * L)
+            # col2im accumulates (+=): overlapping windows share input pixels.
+            im2col_backend.col2im(col, p, eng, nt, out=gx[n0:n0 + m])
+        return gx
+
+
+#: Bound on one backward tile's column matrix (bytes).
+_COLS_BYTES = 64 << 20
+
+
+@lru_cache(maxsize=None)
+def _im2col_engine():
+    return _dispatch.engines("im2col")[0]
 
 
 def _dispatch_conv(x, w, padding, dilation, groups):
