@@ -5,6 +5,7 @@ csrc/im2col.c; the layout of the column matrix is described in
 csrc/im2col.h.  One compiled signature per dtype: x is always 4-D and cols
 always 2-D C-contiguous, and every size is a Python int.
 """
+import numpy as np
 from numba import njit, prange
 
 from .._threads import numba_threads
@@ -24,60 +25,74 @@ def _valid_range(off, sw, W, OW):
 def _im2col(x, cols, n0, nb, c0, Cp, R, S, OH, OW, sh, sw, pt, pl, dh, dw):
     H, W = x.shape[2], x.shape[3]
     L = OH * OW
+    ld = cols.shape[1]
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
     # (image, channel, tap row) items, as in the Cython engine.
     for item in prange(nb * Cp * R):
         i = item // (Cp * R)
         c = (item // R) % Cp
         r = item % R
-        plane = x[n0 + i, c0 + c]
+        plane = ((n0 + i) * x.shape[1] + c0 + c) * H * W
         for s in range(S):
-            row = (c * R + r) * S + s
+            row = ((c * R + r) * S + s) * ld + i * L
             off = s * dw - pl
             lo, hi = _valid_range(off, sw, W, OW)
             for oh in range(OH):
-                base = i * L + oh * OW
+                # Unsigned offsets: Numba skips the negative-index fix-up on
+                # them, which is what lets these loops vectorise.
+                d = np.uint64(row + oh * OW)
                 ih = oh * sh - pt + r * dh
                 if ih < 0 or ih >= H:
-                    for ow in range(OW):
-                        cols[row, base + ow] = 0
+                    for ow in range(np.uint64(OW)):
+                        cf[d + ow] = 0
                     continue
-                for ow in range(lo):
-                    cols[row, base + ow] = 0
+                for ow in range(np.uint64(lo)):
+                    cf[d + ow] = 0
+                src = np.uint64(plane + ih * W + off + lo * sw)
+                dl = d + np.uint64(lo)
                 if sw == 1:
-                    for ow in range(lo, hi):
-                        cols[row, base + ow] = plane[ih, off + ow]
+                    for j in range(np.uint64(hi - lo)):
+                        cf[dl + j] = xf[src + j]
                 else:
-                    for ow in range(lo, hi):
-                        cols[row, base + ow] = plane[ih, off + ow * sw]
-                for ow in range(hi, OW):
-                    cols[row, base + ow] = 0
+                    usw = np.uint64(sw)
+                    for j in range(np.uint64(hi - lo)):
+                        cf[dl + j] = xf[src + j * usw]
+                for ow in range(np.uint64(hi), np.uint64(OW)):
+                    cf[d + ow] = 0
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _col2im(cols, x, n0, nb, c0, Cp, R, S, OH, OW, sh, sw, pt, pl, dh, dw):
     H, W = x.shape[2], x.shape[3]
     L = OH * OW
+    ld = cols.shape[1]
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
     # One item per (image, channel) plane, so no two items write one pixel.
     for item in prange(nb * Cp):
         i = item // Cp
         c = item % Cp
-        plane = x[n0 + i, c0 + c]
+        plane = ((n0 + i) * x.shape[1] + c0 + c) * H * W
         for r in range(R):
             for s in range(S):
-                row = (c * R + r) * S + s
+                row = ((c * R + r) * S + s) * ld + i * L
                 off = s * dw - pl
                 lo, hi = _valid_range(off, sw, W, OW)
                 for oh in range(OH):
                     ih = oh * sh - pt + r * dh
                     if ih < 0 or ih >= H:
                         continue
-                    base = i * L + oh * OW
+                    # Unsigned offsets, as in _im2col.
+                    src = np.uint64(row + oh * OW + lo)
+                    dst = np.uint64(plane + ih * W + off + lo * sw)
                     if sw == 1:
-                        for ow in range(lo, hi):
-                            plane[ih, off + ow] += cols[row, base + ow]
+                        for j in range(np.uint64(hi - lo)):
+                            xf[dst + j] += cf[src + j]
                     else:
-                        for ow in range(lo, hi):
-                            plane[ih, off + ow * sw] += cols[row, base + ow]
+                        usw = np.uint64(sw)
+                        for j in range(np.uint64(hi - lo)):
+                            xf[dst + j * usw] += cf[src + j]
 
 
 def im2col(x, cols, n0, nb, c0, Cp, R, S, OH, OW, sh, sw, pt, pl, dh, dw, n_threads):
