@@ -118,6 +118,12 @@ class TestStateDict:
         np.testing.assert_array_equal(m.conv.weight.numpy(), t.conv.weight.detach().numpy())
         assert m.conv.weight.dtype == np.float32
 
+    def test_load_torch_parameters_that_require_grad(self):
+        t = TorchBlock()
+        m = Block()
+        m.load_state_dict(dict(t.named_parameters()), strict=False)
+        np.testing.assert_array_equal(m.head[1].bias.numpy(), t.head[1].bias.detach().numpy())
+
     def test_strict_reports_missing_and_unexpected(self):
         sd = Block().state_dict()
         sd.pop("bn.running_var")

@@ -413,7 +413,12 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            v = np.asarray(v.data if isinstance(v, Tensor) else v)
+            if isinstance(v, Tensor):
+                v = v.data
+            elif hasattr(v, "detach") and hasattr(v, "cpu"):
+                # A torch tensor, possibly a parameter that requires grad.
+                v = v.detach().cpu().numpy()
+            v = np.asarray(v)
             if v.shape != t.shape:
                 raise ValueError(f"load_state_dict: {k!r} has shape {v.shape}, the module "
                                  f"expects {t.shape}")
