@@ -15,7 +15,7 @@ from ..backends import im2col as im2col_backend
 from .._blas import gemm
 from .._threads import get_num_threads
 from .._validation import conv2d_args, float_dtype, native, pair
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, unbroadcast
 
 __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "relu", "sigmoid", "tanh",
@@ -132,16 +132,11 @@ class MatMul(Function):
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = gemm(g2, np.swapaxes(b2, -1, -2))
-            ga = _unbroadcast_batch(ga, a2.shape).reshape(a.shape)
+            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
             gb = gemm(np.swapaxes(a2, -1, -2), g2)
-            gb = _unbroadcast_batch(gb, b2.shape).reshape(b.shape)
+            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
-
-
-def _unbroadcast_batch(g, shape):
-    from .tensor import unbroadcast
-    return unbroadcast(g, shape)
 
 
 def _norm_axis(axis, ndim):
