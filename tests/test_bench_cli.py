@@ -119,3 +119,13 @@ class TestWithoutOptionalPeers:
         data = json.loads((tmp_path / "bench.json").read_text())
         assert data["cases"][0]["ratios"]["torch"] == {"auto": None, "best": None}
         assert (tmp_path / "bench.png").exists()
+
+
+class TestQuickEngines:
+    def test_quick_lists_numba_twins_as_skipped_unless_named(self):
+        case = _bench.TINY[0]
+        impls = {i.label: i for i in _bench.fastconv_impls(case, None, cython_first=True)}
+        assert impls["naive/cython"].make is not None
+        assert impls["naive/numba"].make is None and "--quick" in impls["naive/numba"].missing
+        named = {i.label: i for i in _bench.fastconv_impls(case, {"naive/numba"}, cython_first=True)}
+        assert named["naive/numba"].make is not None

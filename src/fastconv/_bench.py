@@ -40,9 +40,10 @@ TOL = {"float32": 1e-4, "float64": 1e-10}
 #: Settings of the two run lengths (see :func:`measure`): the minimum number
 #: of timed repeats, the time cheap calls repeat for, the time after which no
 #: new repeat starts, and the estimated cost per call above which a forced
-#: backend is skipped (seconds).
-QUICK = {"repeat": 2, "min_time": 0.05, "budget": 0.5, "max_call": 0.3}
-FULL = {"repeat": 7, "min_time": 0.2, "budget": 5.0, "max_call": 5.0}
+#: backend is skipped (seconds); whether to time only the Cython engine of a
+#: backend that has both (see :func:`fastconv_impls`).
+QUICK = {"repeat": 2, "min_time": 0.05, "budget": 0.5, "max_call": 0.3, "cython_first": True}
+FULL = {"repeat": 7, "min_time": 0.2, "budget": 5.0, "max_call": 5.0, "cython_first": False}
 
 
 # --- cases -------------------------------------------------------------------
@@ -320,11 +321,15 @@ def parse_backends(spec):
     return out
 
 
-def fastconv_impls(case, selected=None):
+def fastconv_impls(case, selected=None, cython_first=False):
     """``auto`` and every (backend, engine) candidate that can serve ``case``.
 
     ``selected`` is :func:`parse_backends`'s filter.  Candidates come from
     ``fastconv._dispatch.candidates``, so new backends appear here unchanged.
+    With ``cython_first`` (``--quick``) the Numba engine of a backend that
+    also has a Cython engine is listed as skipped unless named explicitly:
+    its first call in a fresh install compiles for seconds per backend and
+    dtype, which alone would take a quick run past a minute.
 
     Examples
     --------
@@ -335,9 +340,15 @@ def fastconv_impls(case, selected=None):
     """
     from ._dispatch import candidates
     out = [Impl("auto", "auto", _fastconv_call(case, "auto", "auto"))]
-    for b, e in candidates(case.params()):
+    cands = candidates(case.params())
+    for b, e in cands:
         label = f"{b}/{e}"
         if selected is not None and b not in selected and label not in selected:
+            continue
+        if cython_first and e == "numba" and (b, "cython") in cands and label not in (selected or ()):
+            out.append(Impl(label, "forced", backend=b, engine=e,
+                            missing="--quick times the Cython engine (Numba compiles on first call); "
+                                    f"name it to include it: --backends {label}"))
             continue
         out.append(Impl(label, "forced", _fastconv_call(case, b, e), backend=b, engine=e))
     return out

@@ -25,7 +25,8 @@ REF_TITLES = {
 
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
-                        help="512x512 images and all layers, 2 repeats, slow backends capped (< 1 min)")
+                        help="512x512 images and all layers, 2 repeats, slow backends capped, Cython "
+                             "engine only where a backend has both (< 1 min)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="threads for fastconv, torch, OpenCV and scipy.fft (default: all cores)")
     parser.add_argument("--backends", default="all", metavar="all|auto|NAME,...",
@@ -255,6 +256,8 @@ def run(args, out=None):
         print(f"fastconv bench: {exc}", file=sys.stderr)
         return 2
     settings = dict(_bench.QUICK if args.quick or args.tiny else _bench.FULL)
+    if args.tiny:
+        settings["cython_first"] = False  # the smoke test exercises every engine
     if args.repeat is not None:
         settings["repeat"] = args.repeat
     n = args.threads or fastconv.get_num_threads()
@@ -268,7 +271,7 @@ def run(args, out=None):
               f"{settings['budget']:g} s); forced backends estimated over {settings['max_call']:g} s/call "
               f"are skipped; rel err is against the 'ref' row\n", file=out, flush=True)
         for case in cases:
-            impls = _bench.peers(case) + _bench.fastconv_impls(case, selected)
+            impls = _bench.peers(case) + _bench.fastconv_impls(case, selected, settings["cython_first"])
             res = _bench.run_case(case, impls, settings["repeat"], settings["budget"], settings["max_call"],
                                   settings["min_time"])
             results.append(res)
