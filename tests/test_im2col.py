@@ -133,18 +133,18 @@ class TestPointwise:
 class TestTiling:
     @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-    @pytest.mark.parametrize("pixels", [0, 10 ** 9], ids=["image-layout", "batch-layout"])
+    @pytest.mark.parametrize("ratio", [0, 10 ** 9], ids=["image-layout", "batch-layout"])
     def test_batch_split_into_tiles_gives_the_same_result(self, rng, monkeypatch, engine, dtype,
-                                                          pixels):
+                                                          ratio):
         x, w = _data(rng, (11, 4, 12, 12), (6, 2, 3, 3), dtype)
         kwargs = dict(padding=1, groups=2)
         whole = fastconv.conv2d(x, w, backend="im2col", engine=engine, **kwargs)
-        monkeypatch.setattr(backend, "BATCH_LAYOUT_MAX_PIXELS", pixels)
+        monkeypatch.setattr(backend, "BATCH_LAYOUT_RATIO", ratio)
         # Room for 3 images per tile: 4 tiles, the last one partial.
         per_image = 4 * 9 * 144 * np.dtype(dtype).itemsize
         monkeypatch.setattr(backend, "WORKSPACE_BYTES", 3 * per_image)
         p = _geometry(x, w, **kwargs)[3]
-        assert backend._plan(p, np.dtype(dtype).itemsize)[0] == 3
+        assert backend._plan(p, np.dtype(dtype).itemsize, 2)[:2] == (3, 2)
         tiled = fastconv.conv2d(x, w, backend="im2col", engine=engine, **kwargs)
         ref = fastconv.conv2d(x, w, backend="naive", **kwargs)
         assert rel_err(tiled, whole) < TOL[np.dtype(dtype)]
@@ -155,15 +155,20 @@ class TestTiling:
         x, w = _data(rng, (2, 6, 10, 10), (6, 2, 3, 3), np.float64)
         monkeypatch.setattr(backend, "WORKSPACE_BYTES", 1)
         p = _geometry(x, w, padding=1, groups=3)[3]
-        assert backend._plan(p, 8)[:2] == (1, 1)
+        assert backend._plan(p, 8, 2)[:2] == (1, 1)
         out = fastconv.conv2d(x, w, padding=1, groups=3, backend="im2col", engine=engine)
         ref = fastconv.conv2d(x, w, padding=1, groups=3, backend="naive")
         assert rel_err(out, ref) < 1e-10
 
-    def test_small_layers_pack_several_images_per_gemm(self):
+    def test_small_layers_pack_several_images_per_tile(self):
         p = _geometry(np.zeros((64, 6, 14, 14)), np.zeros((16, 6, 5, 5)))[3]
-        nb, gb, layout = backend._plan(p, 4)
-        assert (nb, gb, layout) == (64, 1, "batch")
+        nb, gb, _ = backend._plan(p, 4, 2)
+        assert nb > 8 and gb == 1
+
+    def test_workspace_stays_bounded_for_large_batches(self):
+        p = _geometry(np.zeros((4096, 64, 56, 56)), np.zeros((64, 64, 3, 3)), padding=1)[3]
+        nb, gb, _ = backend._plan(p, 4, 1024)
+        assert nb * gb * 64 * 9 * 56 * 56 * 4 <= backend.WORKSPACE_BYTES
 
 
 class TestIm2colCol2im:

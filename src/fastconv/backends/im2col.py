@@ -39,12 +39,18 @@ from .._engines import kernels
 ENGINES = ("cython", "numba")
 STEM = "im2col"
 
-#: Upper bound on the column workspace of one call (bytes), unless a single
-#: image (of one group) needs more.
-WORKSPACE_BYTES = 16 << 20
+#: Column bytes per tile and thread the planner aims for: small enough that
+#: a tile packed by a thread is still in its L2 cache when BLAS reads it.
+TILE_BYTES_PER_THREAD = 1 << 20
 
-#: Below this many output pixels per image the "batch" layout is used.
-BATCH_LAYOUT_MAX_PIXELS = 1024
+#: Hard upper bound on the column workspace of one call (bytes), unless a
+#: single image (of one group) needs more.
+WORKSPACE_BYTES = 32 << 20
+
+#: The "batch" layout is used when an image has at most this many output
+#: pixels per output channel of a group (OH*OW <= ratio * Kg): per-image
+#: GEMMs would then spend as much repacking the weights as multiplying.
+BATCH_LAYOUT_RATIO = 4
 
 _local = threading.local()
 
@@ -74,16 +80,17 @@ def is_pointwise(p):
     return p.R == 1 and p.S == 1 and p.stride == (1, 1) and p.pad == (0, 0, 0, 0)
 
 
-def _plan(p, itemsize):
+def _plan(p, itemsize, n_threads):
     """(images per tile, groups per tile, layout) for geometry ``p``."""
     L = p.OH * p.OW
+    budget = min(WORKSPACE_BYTES, TILE_BYTES_PER_THREAD * n_threads)
     group_bytes = p.Cg * p.R * p.S * L * itemsize
     image_bytes = p.groups * group_bytes
-    if image_bytes <= WORKSPACE_BYTES:
-        nb, gb = max(1, min(p.N, WORKSPACE_BYTES // image_bytes)), p.groups
+    if image_bytes <= budget:
+        nb, gb = max(1, min(p.N, budget // image_bytes)), p.groups
     else:
-        nb, gb = 1, max(1, min(p.groups, WORKSPACE_BYTES // group_bytes))
-    layout = "batch" if nb > 1 and L < BATCH_LAYOUT_MAX_PIXELS else "image"
+        nb, gb = 1, max(1, min(p.groups, budget // group_bytes))
+    layout = "batch" if nb > 1 and L <= BATCH_LAYOUT_RATIO * p.Kg else "image"
     return nb, gb, layout
 
 
@@ -104,7 +111,7 @@ def conv2d(x, w, p, engine, n_threads):
         return y
     pack = kernels(engine, STEM).im2col
     geom = _geometry(p)
-    nb, gb, layout = _plan(p, x.itemsize)
+    nb, gb, layout = _plan(p, x.itemsize, n_threads)
     y3 = y.reshape(N, p.K, L)
     y4 = y.reshape(N, G, Kg, L)
     for n0 in range(0, N, nb):
@@ -127,10 +134,7 @@ def conv2d(x, w, p, engine, n_threads):
             else:
                 # cols seen as (image, group, row, pixel): BLAS reads each
                 # image's block in place with leading dimension m*L.
-                isz = x.itemsize
-                cv = np.lib.stride_tricks.as_strided(
-                    cols, (m, gm, rows, L), (L * isz, rows * m * L * isz, m * L * isz, isz),
-                    writeable=False)
+                cv = cols.reshape(gm, rows, m, L).transpose(2, 0, 1, 3)
                 gemm(w_t, cv, out=y4[n0:n0 + m, g0:g0 + gm])
     return y
 
