@@ -129,3 +129,15 @@ class TestQuickEngines:
         assert impls["naive/numba"].make is None and "--quick" in impls["naive/numba"].missing
         named = {i.label: i for i in _bench.fastconv_impls(case, {"naive/numba"}, cython_first=True)}
         assert named["naive/numba"].make is not None
+
+    def test_a_forced_backend_slower_than_the_cap_is_timed_by_its_warm_up_only(self):
+        import time
+        case = _bench.TINY[0]
+        # No cost estimate exists for this backend, so only its warm-up can tell.
+        slow = _bench.Impl("slow/cython", "forced", lambda x, w: (lambda: time.sleep(0.01)),
+                           backend="slow", engine="cython")
+        impls = [i for i in _bench.fastconv_impls(case, set()) if i.kind == "auto"] + [slow]
+        res = _bench.run_case(case, impls, repeat=3, max_call=0.005)
+        forced = res.get("slow/cython")
+        assert forced.runs == 0 and "warm-up call only" in forced.note
+        assert res.auto.runs >= 3

@@ -140,7 +140,7 @@ def format_case(res):
         vs = ""
         if r.kind != "peer":
             vs = "".join(f"{_ratio(res.refs[ref] / r.min if res.refs[ref] else None):>15}" for ref in refs)
-        wrong = "  WRONG RESULT" if r.wrong else ""
+        wrong = ("  WRONG RESULT" if r.wrong else "") + (f"  ({r.note})" if r.note else "")
         lines.append(f"   {label:18s}{_ms(r.min)}{_ms(r.median):>11}{r.runs:5d}{_ms(r.warmup):>11}"
                      f"{c.flops / r.min / 1e9:9.1f}{err}{vs}{wrong}")
     best = res.best_forced
