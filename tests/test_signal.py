@@ -32,6 +32,16 @@ def _random(rng, shape, dtype):
     return a.astype(dtype)
 
 
+def _run(func, *args, backend, engine, **kwargs):
+    """Call fastconv's ``func``; None when a backend with limits refuses the shape."""
+    try:
+        return getattr(fastconv, func)(*args, backend=backend, engine=engine, **kwargs)
+    except ValueError as exc:
+        # only Winograd (3x3 kernels) may refuse a valid call
+        assert backend == "winograd" and "cannot serve" in str(exc), exc
+        return None
+
+
 def _tol(dtype):
     dtype = np.dtype(dtype)
     return 1e-4 if dtype in (np.float32, np.complex64) else 1e-10
@@ -42,7 +52,7 @@ class TestKnownAnswer:
         a = np.arange(1, 50).reshape(7, 7)
         k = np.array([[-1, 1, -1], [-2, 3, 1], [2, -4, 0]])
         for backend in fastconv.backends():
-            out = fastconv.convolve2d(a, k, mode="same", boundary="fill", fillvalue=0, backend=backend)
+            out = _run("convolve2d", a, k, mode="same", boundary="fill", fillvalue=0, backend=backend, engine="auto")
             assert out.dtype == a.dtype
             np.testing.assert_array_equal(out[0], [-2, -8, -7, -6, -5, -4, 28])
             np.testing.assert_array_equal(out[-1], [-29, 13, 13, 13, 13, 13, 27])
@@ -67,7 +77,9 @@ class TestParityWithScipy:
                         with pytest.raises(ValueError, match=str(exc)[:20]):
                             getattr(fastconv, func)(a, k, mode, boundary, fill, backend=backend, engine=engine)
                         continue
-                    out = getattr(fastconv, func)(a, k, mode, boundary, fill, backend=backend, engine=engine)
+                    out = _run(func, a, k, mode, boundary, fill, backend=backend, engine=engine)
+                    if out is None:
+                        continue
                     assert out.dtype == ref.dtype, (mode, boundary)
                     assert out.shape == ref.shape, (mode, boundary)
                     if np.dtype(dtype).kind in "iu":
@@ -83,8 +95,9 @@ class TestParityWithScipy:
         for mode in ("full", "same"):
             for boundary in ("symm", "wrap"):
                 ref = getattr(scipy.signal, func)(a, k, mode, boundary)
-                out = getattr(fastconv, func)(a, k, mode, boundary, backend=backend, engine=engine)
-                np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+                out = _run(func, a, k, mode, boundary, backend=backend, engine=engine)
+                if out is not None:
+                    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
 
     @pytest.mark.parametrize("func", FUNCS)
     def test_even_kernel_centring_in_same_mode(self, backend, engine, func):
@@ -93,14 +106,17 @@ class TestParityWithScipy:
             k = np.arange(1.0, 1 + np.prod(kshape)).reshape(kshape)
             for boundary in BOUNDARIES:
                 ref = getattr(scipy.signal, func)(a, k, "same", boundary)
-                out = getattr(fastconv, func)(a, k, "same", boundary, backend=backend, engine=engine)
-                np.testing.assert_allclose(out, ref, rtol=1e-12)
+                out = _run(func, a, k, "same", boundary, backend=backend, engine=engine)
+                if out is not None:
+                    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
 
     def test_valid_mode_swaps_the_larger_input_first(self, backend, engine):
         a, k = np.arange(6.0).reshape(2, 3), np.arange(20.0).reshape(4, 5)
         for func in FUNCS:
             ref = getattr(scipy.signal, func)(a, k, "valid")
-            np.testing.assert_allclose(getattr(fastconv, func)(a, k, "valid", backend=backend, engine=engine), ref)
+            out = _run(func, a, k, "valid", backend=backend, engine=engine)
+            if out is not None:
+                np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
 
 
 class TestIntegerSemantics:

@@ -9,6 +9,7 @@ engines load on the first call that needs them.
 """
 __version__ = "0.1.0"
 
+from . import filters
 from ._conv import conv2d
 from ._dispatch import backends
 from ._select import explain, set_tuning, tune
@@ -17,5 +18,5 @@ from ._threads import get_num_threads, num_threads, set_num_threads
 
 __all__ = [
     "__version__", "conv2d", "convolve2d", "correlate2d", "backends", "explain", "tune", "set_tuning",
-    "get_num_threads", "set_num_threads", "num_threads",
+    "filters", "get_num_threads", "set_num_threads", "num_threads",
 ]

@@ -1,8 +1,5 @@
 """``conv2d``: NCHW cross-correlation with PyTorch's semantics."""
-import numpy as np
-
 from . import _dispatch
-from ._select import INEXACT_ON_NONFINITE
 from ._threads import get_num_threads
 from ._validation import conv2d_args
 
@@ -54,10 +51,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
              [42., 50.]]]], dtype=float32)
     """
     x, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
-    mod, eng = _dispatch.resolve(p, backend, engine)
-    if backend == "auto" and mod.__name__.rsplit(".", 1)[1] in INEXACT_ON_NONFINITE \
-            and not (np.isfinite(x).all() and np.isfinite(w).all()):
-        mod, eng = _dispatch.resolve(p, backend, engine, exact=True)
+    mod, eng = _dispatch.resolve_for(p, backend, engine, (x, w))
     y = mod.conv2d(x, w, p, eng, get_num_threads())
     if b is not None:
         y += b[:, None, None]

@@ -7,6 +7,8 @@ picks among the candidates that can.
 import importlib
 from functools import lru_cache
 
+import numpy as np
+
 from . import _engines
 from .backends import BACKENDS
 
@@ -99,3 +101,15 @@ def resolve(p, backend="auto", engine="auto", integer=False, exact=False):
     from ._select import choose
     b, e = choose(p, engine=engine, integer=integer, exact=exact)
     return backend_module(b), e
+
+
+def resolve_for(p, backend, engine, arrays, integer=False):
+    """``resolve`` for a call on ``arrays``: ``auto`` steers non-finite data
+    away from backends that would spread a NaN or Inf over a whole tile."""
+    mod, eng = resolve(p, backend, engine, integer=integer)
+    if backend == "auto" and not integer:
+        from ._select import INEXACT_ON_NONFINITE
+        if mod.__name__.rsplit(".", 1)[1] in INEXACT_ON_NONFINITE \
+                and not all(np.isfinite(a).all() for a in arrays):
+            mod, eng = resolve(p, backend, engine, integer=integer, exact=True)
+    return mod, eng

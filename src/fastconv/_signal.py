@@ -32,44 +32,56 @@ def _out_len(mode, i, n):
 
 
 def _extend(a, kshape, mode, boundary, fill, convolve):
-    """The image every output reads from, boundary applied, as scipy reads it.
+    """The image every output reads from, as scipy reads it, and its padding.
 
-    In scipy's modes the extension only pads, never crops.  scipy extends
-    'symm' and 'wrap' periodically however wide the kernel (a kernel larger
-    than the image reflects again and again), which is exactly np.pad's
-    'symmetric' and 'wrap'.
+    Returns ``(img, pad)``: zero fill is left to the backend as padding
+    (``pad`` = top, bottom, left, right), which most backends apply without
+    a copy; other fills and the 'symm'/'wrap' boundaries are materialised
+    and ``pad`` is zero.  In scipy's modes the extension only pads, never
+    crops.  scipy extends 'symm' and 'wrap' periodically however wide the
+    kernel (a kernel larger than the image reflects again and again), which
+    is exactly np.pad's 'symmetric' and 'wrap'.
     """
     width = []
     for i, n in zip(a.shape, kshape):
         start = _start(mode, n, convolve)
         width.append((-start, start + _out_len(mode, i, n) + n - 1 - i))
     if boundary == "fill":
-        return np.pad(a, width, constant_values=fill)
-    return np.pad(a, width, mode="symmetric" if boundary == "symm" else "wrap")
+        if fill == 0:
+            return a, (*width[0], *width[1])
+        return np.pad(a, width, constant_values=fill), (0, 0, 0, 0)
+    return np.pad(a, width, mode="symmetric" if boundary == "symm" else "wrap"), (0, 0, 0, 0)
 
 
-def _correlate_valid(img, ker, backend, engine, integer):
-    """Valid cross-correlation of two 2-D native arrays on a conv2d backend."""
+def _correlate_valid(img, pad, ker, backend, engine, integer):
+    """Cross-correlation of two 2-D native arrays, ``img`` zero-padded by ``pad``."""
     p = ConvParams(1, 1, img.shape[0], img.shape[1], 1, ker.shape[0], ker.shape[1],
-                   (1, 1), (0, 0, 0, 0), (1, 1), 1, img.dtype.name)
-    mod, eng = _dispatch.resolve(p, backend, engine, integer=integer)
-    return mod.conv2d(img[None, None], ker[None, None], p, eng, get_num_threads())[0, 0]
+                   (1, 1), pad, (1, 1), 1, img.dtype.name)
+    x, w = img[None, None], ker[None, None]
+    mod, eng = _dispatch.resolve_for(p, backend, engine, (x, w), integer=integer)
+    return mod.conv2d(x, w, p, eng, get_num_threads())[0, 0]
 
 
-def _exact_in_float(img, ker):
-    """True when a float64 computation of this integer correlation is exact."""
+def _exact_in_float(img, ker, backend):
+    """True when ``backend``'s float64 result, rounded, is this integer correlation.
+
+    Direct sums of integers below 2**53 are exact in float64; FFT and
+    Winograd add a relative error (about 1e-13 of the output's scale), so
+    they get 20 bits of head-room for rounding to land on the integer.
+    """
+    from ._select import INEXACT_ON_NONFINITE
     bound = float(np.abs(img).max(initial=0)) * float(np.abs(ker.astype(np.float64)).sum())
-    return bound < _MAX_EXACT
+    return bound < (_MAX_EXACT / 2.0 ** 20 if backend in INEXACT_ON_NONFINITE else _MAX_EXACT)
 
 
-def _real_path(img, ker, dtype, backend, engine):
+def _real_path(img, pad, ker, dtype, backend, engine):
     if dtype.kind in "iub":
-        if backend not in ("auto", "naive") and _exact_in_float(img, ker):
-            out = _correlate_valid(native(img, np.float64), native(ker, np.float64), backend, engine, False)
+        if backend not in ("auto", "naive") and _exact_in_float(img, ker, backend):
+            out = _correlate_valid(native(img, np.float64), pad, native(ker, np.float64), backend, engine, False)
             return np.rint(out).astype(np.int64).astype(dtype)
-        out = _correlate_valid(native(img, np.int64), native(ker, np.int64), backend, engine, True)
+        out = _correlate_valid(native(img, np.int64), pad, native(ker, np.int64), backend, engine, True)
         return out.astype(dtype)
-    return _correlate_valid(native(img, dtype), native(ker, dtype), backend, engine, False)
+    return _correlate_valid(native(img, dtype), pad, native(ker, dtype), backend, engine, False)
 
 
 def _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve):
@@ -90,18 +102,18 @@ def _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve):
         in1, in2 = in2, in1
     # scipy reads (and checks) the fill value only for the 'fill' boundary
     fill = fill_scalar(fillvalue, dtype) if bnd == "fill" else 0
-    img = _extend(in1.astype(dtype, copy=False), in2.shape, mode, bnd, fill, convolve)
+    img, pad = _extend(in1.astype(dtype, copy=False), in2.shape, mode, bnd, fill, convolve)
     ker = in2.astype(dtype, copy=False)
     ker = ker[::-1, ::-1] if convolve else ker.conj()
     if kind == "c":
         part = np.dtype(np.float32 if dtype.itemsize == 8 else np.float64)
-        rr = [_real_path(getattr(img, a), getattr(ker, b), part, backend, engine)
+        rr = [_real_path(getattr(img, a), pad, getattr(ker, b), part, backend, engine)
               for a, b in (("real", "real"), ("imag", "imag"), ("real", "imag"), ("imag", "real"))]
         out = np.empty(rr[0].shape, dtype)
         out.real = rr[0] - rr[1]
         out.imag = rr[2] + rr[3]
     else:
-        out = _real_path(img, ker, dtype, backend, engine)
+        out = _real_path(img, pad, ker, dtype, backend, engine)
     if swapped and not convolve:
         out = out[::-1, ::-1]
     return np.ascontiguousarray(out)
