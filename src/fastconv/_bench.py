@@ -347,8 +347,8 @@ def fastconv_impls(case, selected=None, cython_first=False):
             continue
         if cython_first and e == "numba" and (b, "cython") in cands and label not in (selected or ()):
             out.append(Impl(label, "forced", backend=b, engine=e,
-                            missing="--quick times the Cython engine (Numba compiles on first call); "
-                                    f"name it to include it: --backends {label}"))
+                            missing=f"--quick: Cython engine only (Numba compiles on first call); "
+                                    f"--backends {label} times it"))
             continue
         out.append(Impl(label, "forced", _fastconv_call(case, b, e), backend=b, engine=e))
     return out

@@ -133,7 +133,7 @@ def format_case(res):
         if r.skipped or r.error:
             note = f"n/a ({r.skipped})" if r.skipped and r.kind == "peer" else \
                    f"skipped: {r.skipped}" if r.skipped else f"FAILED: {r.error}"
-            lines.append(f"   {label:18s}{note[:110]}")
+            lines.append(f"   {label:18s}{note[:140]}")
             continue
         err = f"{'ref':>9}" if r.err == 0.0 and r.kind == "peer" else \
             f"{r.err:9.1e}" if r.err is not None else f"{'':9}"
