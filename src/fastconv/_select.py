@@ -62,6 +62,8 @@ def features(p, backend):
     direct = out * Cg * R * S
     if backend == "naive":
         return [1.0, direct, N * p.C * Hp * Wp, out]
+    if backend == "direct":
+        return [1.0, direct, 0, out]
     if backend == "im2col":
         pointwise = R == S == 1 and p.stride == (1, 1) and not any(p.pad)
         return [1.0, direct, 0 if pointwise else N * G * Cg * R * S * OH * OW, out]
@@ -83,6 +85,7 @@ def features(p, backend):
 DEFAULT_COEFFS = {}
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
+    "direct": [2e-5, 1.0 / 1e10, 0.0, 1.0 / 2e9],
     "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],

@@ -6,6 +6,7 @@
                         the NCHW cross-correlation of contiguous native
                         arrays (bias is added by the caller).
 
-``naive`` is the reference every other backend is tested against.
+``naive`` is the reference every other backend is tested against;
+``direct`` is the kernel for depthwise and thinly grouped convolutions.
 """
-BACKENDS = ("naive", "im2col", "fft", "winograd")
+BACKENDS = ("naive", "im2col", "fft", "winograd", "direct")
