@@ -1,0 +1,200 @@
+"""``fastconv transfer``: the transfer-learning example, offline on real digits or clothes.
+
+1. Pre-train a small ResNet on classes 0-4 (Fashion-MNIST when installed,
+   else the embedded MNIST digits).
+2. Learn classes 5-9 from ``--shots`` images per class: features frozen
+   (batch norm in eval mode), a new head.
+3. Fine-tune the whole network at a lower rate (body ``--lr * --body-lr-scale``).
+4. Train the same network from scratch on the same few images.
+
+Prints the test accuracy on classes 5-9 of each stage.
+"""
+import time
+
+import numpy as np
+
+
+def add_arguments(parser):
+    parser.add_argument("--data", default="auto",
+                        help="'auto' (Fashion-MNIST when installed, else the embedded MNIST), 'default', "
+                             "'fashion' or a directory of MNIST-format IDX files")
+    parser.add_argument("--shots", type=int, default=50, help="training images per new class (default 50)")
+    parser.add_argument("--pretrain-per-class", type=int, default=800,
+                        help="pre-training images per old class (default 800)")
+    parser.add_argument("--pretrain-epochs", type=int, default=2)
+    parser.add_argument("--head-epochs", type=int, default=40)
+    parser.add_argument("--finetune-epochs", type=int, default=8)
+    parser.add_argument("--scratch-epochs", type=int, default=48,
+                        help="epochs of the from-scratch baseline (default: head + fine-tune epochs)")
+    parser.add_argument("--width", type=int, default=16, help="channels of the ResNet's first stage")
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--body-lr-scale", type=float, default=0.1,
+                        help="fine-tuning: the body's rate relative to the head's")
+    parser.add_argument("--test-per-class", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _positive(args, *names):
+    for n in names:
+        if getattr(args, n) < 1:
+            raise ValueError(f"--{n.replace('_', '-')} must be >= 1, got {getattr(args, n)}")
+
+
+def load_split(data, split):
+    """Images scaled to [-1, 1] as (N, 1, H, W) float32, and labels, for ``--data``.
+
+    Examples
+    --------
+    >>> from fastconv.cli.transfer import load_split
+    >>> x, y, name = load_split("default", "test")
+    >>> x.shape, x.dtype, name
+    ((1000, 1, 28, 28), dtype('float32'), 'MNIST (embedded 5,000 digits)')
+    """
+    from fastconv.data.mnist import FASHION_DIR, load_data
+    if data == "auto":
+        data = "fashion" if FASHION_DIR.is_dir() else "default"
+    images, labels = load_data(data, split)
+    name = {"fashion": "Fashion-MNIST", "default": "MNIST (embedded 5,000 digits)"}.get(data, str(data))
+    x = (images.astype(np.float32) / 127.5 - 1.0)[:, None]
+    return x, labels, name
+
+
+def _take(x, y, classes, per_class, rng):
+    idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in classes])
+    idx = rng.permutation(idx)
+    return x[idx], y[idx] - min(classes)
+
+
+def build(num_classes, width, seed):
+    """The small ResNet of the example: BasicBlock x [1, 1, 1, 1], one input channel.
+
+    Examples
+    --------
+    >>> from fastconv.cli.transfer import build
+    >>> build(5, 8, 0).fc.weight.shape
+    (5, 64)
+    """
+    from fastconv import nn
+    from fastconv.models.resnet import BasicBlock, ResNet
+    nn.manual_seed(seed)
+    return ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes, in_channels=1, width=width)
+
+
+def _train(model, opt, x, y, epochs, batch, rng, bn_frozen=False, features=None):
+    from fastconv import nn
+    from fastconv.nn import functional as F
+    from fastconv.transfer import freeze_batchnorm
+    for _ in range(epochs):
+        model.train()
+        if bn_frozen:
+            freeze_batchnorm(model)
+        order = rng.permutation(len(x))
+        for i in range(0, len(x), batch):
+            j = order[i:i + batch]
+            inputs = nn.Tensor(x[j])
+            out = model.fc(inputs) if features else model(inputs)
+            loss = F.cross_entropy(out, nn.Tensor(y[j]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def _predict(model, x, batch=250, head_only=False):
+    from fastconv import nn
+    model.eval()
+    out = []
+    with nn.no_grad():
+        for i in range(0, len(x), batch):
+            t = nn.Tensor(x[i:i + batch])
+            out.append((model.fc(t) if head_only else model(t)).numpy())
+    return np.concatenate(out)
+
+
+def _features(model, x, batch=250):
+    from fastconv import nn
+    model.eval()
+    with nn.no_grad():
+        return np.concatenate([model.forward_features(nn.Tensor(x[i:i + batch])).numpy()
+                               for i in range(0, len(x), batch)])
+
+
+def _acc(logits, y):
+    return float((logits.argmax(1) == y).mean())
+
+
+def experiment(args, log=None):
+    """Run the four stages; returns {stage: test accuracy on the new classes}.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from fastconv.cli.transfer import add_arguments, experiment
+    >>> p = argparse.ArgumentParser(); add_arguments(p)
+    >>> experiment(p.parse_args(["--data", "default"]))  # doctest: +SKIP
+    """
+    from fastconv import optim
+    from fastconv.transfer import freeze, param_groups, replace_head, unfreeze
+    if log is None:
+        def log(msg):  # flushed: the stages take minutes, show each as it ends
+            print(msg, flush=True)
+    _positive(args, "shots", "pretrain_per_class", "pretrain_epochs", "head_epochs", "finetune_epochs",
+              "scratch_epochs", "width", "test_per_class")
+    rng = np.random.default_rng(args.seed)
+    xtr, ytr, name = load_split(args.data, "train")
+    xte, yte, _ = load_split(args.data, "test")
+    old, new = range(0, 5), range(5, 10)
+    x_old, y_old = _take(xtr, ytr, old, args.pretrain_per_class, rng)
+    x_new, y_new = _take(xtr, ytr, new, args.shots, rng)
+    x_test, y_test = _take(xte, yte, new, args.test_per_class, rng)
+    x_old_test, y_old_test = _take(xte, yte, old, args.test_per_class, rng)
+    log(f"data: {name}; pre-train on classes 0-4 ({len(x_old)} images), learn classes 5-9 from "
+        f"{args.shots} images per class ({len(x_new)}), test on {len(x_test)}")
+    results = {}
+
+    t = time.perf_counter()
+    model = build(5, args.width, args.seed)
+    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
+    _train(model, opt, x_old, y_old, args.pretrain_epochs, 64, rng)
+    log(f"pre-trained on classes 0-4: test accuracy {_acc(_predict(model, x_old_test), y_old_test):.3f} "
+        f"({time.perf_counter() - t:.0f} s)")
+
+    # Stage 1: frozen features, new head.  With the body frozen and in eval
+    # mode its output never changes, so compute it once and train the head on it.
+    t = time.perf_counter()
+    freeze(model)
+    head = replace_head(model, 5)
+    f_new, f_test = _features(model, x_new), _features(model, x_test)
+    opt = optim.SGD(head.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
+    _train(model, opt, f_new, y_new, args.head_epochs, 25, rng, features=True)
+    results["frozen features + new head"] = _acc(_predict(model, f_test, head_only=True), y_test)
+    log(f"frozen features + new head: {results['frozen features + new head']:.3f} ({time.perf_counter() - t:.0f} s)")
+
+    # Stage 2: fine-tune everything, the body at a lower rate, BN statistics kept.
+    t = time.perf_counter()
+    unfreeze(model)
+    opt = optim.SGD(param_groups(model, lr=args.lr * args.body_lr_scale, head_lr=args.lr), lr=args.lr,
+                    momentum=0.9, weight_decay=5e-4)
+    _train(model, opt, x_new, y_new, args.finetune_epochs, 25, rng, bn_frozen=True)
+    results["fine-tuned (body lr x%g)" % args.body_lr_scale] = _acc(_predict(model, x_test), y_test)
+    log(f"fine-tuned whole network: {list(results.values())[-1]:.3f} ({time.perf_counter() - t:.0f} s)")
+
+    # Baseline: the same network from scratch on the same images.
+    t = time.perf_counter()
+    scratch = build(5, args.width, args.seed + 1)
+    opt = optim.SGD(scratch.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
+    _train(scratch, opt, x_new, y_new, args.scratch_epochs, 25, rng)
+    results["from scratch (same images)"] = _acc(_predict(scratch, x_test), y_test)
+    log(f"from scratch: {results['from scratch (same images)']:.3f} ({time.perf_counter() - t:.0f} s)")
+    return results
+
+
+def run(args):
+    results = experiment(args)
+    print()
+    print(f"{'stage':34s} test accuracy (classes 5-9)")
+    for stage, acc in results.items():
+        print(f"{stage:34s} {acc:.3f}")
+    frozen = results["frozen features + new head"]
+    scratch = results["from scratch (same images)"]
+    print(f"frozen features beat scratch by {100 * (frozen - scratch):+.1f} points")
+    return 0
