@@ -59,7 +59,18 @@ _local = threading.local()
 
 
 def unsupported(p):
-    """None: im2col serves every geometry (stride, padding, dilation, groups)."""
+    """None: im2col serves every geometry (stride, padding, dilation, groups).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import im2col as backend
+    >>> p = conv2d_args(np.zeros((1, 4, 9, 9)), np.zeros((4, 1, 3, 3)), None,
+    ...                 2, "same", 2, 4)[3]
+    >>> backend.unsupported(p) is None
+    True
+    """
     return None
 
 
@@ -84,7 +95,19 @@ def _workspace(size, dtype):
 
 
 def is_pointwise(p):
-    """True when the convolution is a plain GEMM on the unpacked input."""
+    """True when the convolution is a plain GEMM on the unpacked input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import im2col as backend
+    >>> x, w = np.zeros((1, 8, 5, 5)), np.zeros((4, 8, 1, 1))
+    >>> backend.is_pointwise(conv2d_args(x, w, None, 1, 0, 1, 1)[3])
+    True
+    >>> backend.is_pointwise(conv2d_args(x, w, None, 2, 0, 1, 1)[3])
+    False
+    """
     return p.R == 1 and p.S == 1 and p.stride == (1, 1) and p.pad == (0, 0, 0, 0)
 
 
@@ -108,7 +131,34 @@ def _geometry(p):
 
 
 def conv2d(x, w, p, engine, n_threads):
-    """NCHW cross-correlation by im2col + GEMM (see the module docstring)."""
+    """NCHW cross-correlation by im2col + GEMM (see the module docstring).
+
+    Parameters
+    ----------
+    x, w : ndarray
+        Checked, C-contiguous, native float32/float64 input (N, C, H, W) and
+        weights (K, C/groups, R, S) of one dtype.
+    p : ConvParams
+        The geometry, padding resolved.
+    engine : {'cython', 'numba'}
+        Runs the packing.
+    n_threads : int
+
+    Returns
+    -------
+    ndarray, shape (N, K, OH, OW), x's dtype, without bias.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import im2col as backend
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> x, w, _, p, _ = conv2d_args(x, np.ones((1, 1, 2, 2)), None, 2, 0, 1, 1)
+    >>> backend.conv2d(x, w, p, "numba", 1)
+    array([[[[10., 18.],
+             [42., 50.]]]])
+    """
     N, G, Cg, Kg = p.N, p.groups, p.Cg, p.Kg
     L = p.OH * p.OW
     rows = Cg * p.R * p.S
