@@ -34,6 +34,7 @@ class TestTrain:
         state, meta = train_cli.load_checkpoint(trained)
         assert meta["model"] == "lenet5" and meta["epoch"] == 1 and meta["seed"] == 1
         assert meta["data"] == "default" and meta["limit"] == 256
+        assert meta["args"]["augment"] == 2 and meta["args"]["optimizer"] == "sgd"  # the defaults
         assert 0.0 <= meta["test_accuracy"] <= 1.0 and len(meta["history"]) == 1
         model = LeNet5()
         model.load_state_dict(state)
@@ -77,7 +78,9 @@ class TestTrain:
             write_idx(tmp_path / (stems[1] + ".gz"), labels[:128].astype(np.uint8))
         status, path = train(tmp_path, "--data", str(tmp_path))
         assert status == 0
-        assert train_cli.load_checkpoint(path)[1]["data"] == str(tmp_path.resolve())
+        meta = train_cli.load_checkpoint(path)[1]
+        assert meta["data"] == str(tmp_path.resolve())
+        assert meta["args"]["augment"] == 0  # shifts are the embedded set's default only
 
     def test_missing_fashion_says_how_to_install(self, tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(mnist_mod, "FASHION_DIR", tmp_path / "absent")
