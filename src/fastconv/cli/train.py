@@ -26,7 +26,7 @@ META_KEY = "__meta__"
 
 # Defaults for the README's job, ``fastconv train`` with no arguments: LeNet-5
 # on the embedded digits.  SGD with Nesterov momentum, a cosine schedule and
-# +-2 pixel shifts reached 97.8-98.5% on the 1,000 test digits over seeds 0-3
+# +-2 pixel shifts reached 97.8-98.3% on the 1,000 test digits over seeds 0-3
 # in 12 epochs (Adam at 2e-3 reached 97.2-97.9%); about 15 s of CPU time.
 DEFAULTS = {
     "model": "lenet5",
