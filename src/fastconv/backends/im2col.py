@@ -39,12 +39,13 @@ from .._engines import kernels
 ENGINES = ("cython", "numba")
 STEM = "im2col"
 
-#: Column bytes per tile and thread the planner aims for: about one L2 cache,
-#: so a tile packed by a thread is still cached when BLAS reads it (1-4 MiB
-#: measured within 5% of each other on one thread), yet few tiles, since
-#: every tile costs two thread-pool hand-overs (pack, then BLAS), which is
-#: what hurts most when other processes compete for the cores.
-TILE_BYTES_PER_THREAD = 2 << 20
+#: Column bytes per tile and thread the planner aims for.  On an idle core
+#: 1-2 MiB (about one L2) is best, 8 MiB costs 5-10% on MNIST-sized layers;
+#: but every tile hands the cores from the packing pool to BLAS's and back,
+#: and when other processes compete for the cores each hand-over costs
+#: scheduler time slices: there, 8 MiB tiles ran twice as fast as 2 MiB ones
+#: (2 threads, 5 layers, geometric mean).  Few tiles win.
+TILE_BYTES_PER_THREAD = 8 << 20
 
 #: Hard upper bound on the column workspace of one call (bytes), unless a
 #: single image (of one group) needs more.
