@@ -32,12 +32,11 @@
 #define FC_WG_DEF(SUF, T) \
 void winograd_f2x3_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t pt, ptrdiff_t pl, \
-    ptrdiff_t c, ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ta, ptrdiff_t tb) \
+    ptrdiff_t c, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb) \
 { \
     T buf[WG_M * (WG_SEG + 1)]; \
     T P[WG_A][WG_M][WG_SEG + 1];      /* input rows, split by column phase */ \
     T Q[WG_A][WG_M][WG_SEG + 1];      /* after the vertical pass */ \
-    const ptrdiff_t plane = C * nt; \
     for (ptrdiff_t t = ta; t < tb;) { \
         const ptrdiff_t n = t / (TH * TW), th = (t / TW) % TH, tw0 = t % TW; \
         ptrdiff_t len = TW - tw0; \
@@ -70,13 +69,13 @@ void winograd_f2x3_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff
                 WG_BT(T, d, o); \
                 for (ptrdiff_t i = 0; i < WG_A; ++i) Q[i][q][u] = o[i]; \
             } \
-        T *out = V + c * nt + (t - t0); \
+        T *out = V + c * cs + (t - t0); \
         for (ptrdiff_t i = 0; i < WG_A; ++i) \
             for (ptrdiff_t u = 0; u < len; ++u) { \
                 T d[WG_A], o[WG_A]; \
                 for (ptrdiff_t k = 0; k < WG_A; ++k) d[k] = Q[i][k % WG_M][u + k / WG_M]; \
                 WG_BT(T, d, o); \
-                for (ptrdiff_t j = 0; j < WG_A; ++j) out[(i * WG_A + j) * plane + u] = o[j]; \
+                for (ptrdiff_t j = 0; j < WG_A; ++j) out[(i * WG_A + j) * xs + u] = o[j]; \
             } \
         t += len; \
     } \
@@ -84,21 +83,20 @@ void winograd_f2x3_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff
 \
 void winograd_f2x3_output_##SUF(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
     ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
-    ptrdiff_t k, ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ta, ptrdiff_t tb) \
+    ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb) \
 { \
     T S[WG_M][WG_A][WG_SEG];          /* after the vertical pass */ \
     T R[WG_M][WG_M * WG_SEG];         /* finished output rows of the segment */ \
-    const ptrdiff_t plane = K * nt; \
     for (ptrdiff_t t = ta; t < tb;) { \
         const ptrdiff_t n = t / (TH * TW), th = (t / TW) % TH, tw0 = t % TW; \
         ptrdiff_t len = TW - tw0; \
         if (len > tb - t) len = tb - t; \
         if (len > WG_SEG) len = WG_SEG; \
-        const T *in = M + k * nt + (t - t0); \
+        const T *in = M + k * cs + (t - t0); \
         for (ptrdiff_t b = 0; b < WG_A; ++b) \
             for (ptrdiff_t u = 0; u < len; ++u) { \
                 T m[WG_A], o[WG_M]; \
-                for (ptrdiff_t a = 0; a < WG_A; ++a) m[a] = in[(a * WG_A + b) * plane + u]; \
+                for (ptrdiff_t a = 0; a < WG_A; ++a) m[a] = in[(a * WG_A + b) * xs + u]; \
                 WG_AT(T, m, o); \
                 for (ptrdiff_t i = 0; i < WG_M; ++i) S[i][b][u] = o[i]; \
             } \

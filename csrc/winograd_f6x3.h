@@ -7,7 +7,8 @@
  * Tiles are numbered t = (n*TH + th)*TW + tw over the whole batch; a block of
  * nt tiles starting at t0 is transformed into / out of the GEMM layout
  *   V[xi][c][t - t0]  (64 x C x nt)     M[xi][k][t - t0]  (64 x K x nt)
- * with xi = 8*row + col of the 8x8 transformed tile.
+ * (row stride cs, plane stride xs, in elements: padded by the caller so that
+ * the planes do not alias in the cache) with xi = 8*row + col of the 8x8 transformed tile.
  *
  * input:  V[.][c][ta-t0 .. tb-t0) = B^T d B for the 8x8 input patches of
  *         channel c whose top-left corner is (6*th - pt, 6*tw - pl) in the
@@ -17,10 +18,10 @@
 #define FC_WG_F6X3_DECL(SUF, T) \
     void winograd_f6x3_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t pt, ptrdiff_t pl, \
-        ptrdiff_t c, ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ta, ptrdiff_t tb); \
+        ptrdiff_t c, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb); \
     void winograd_f6x3_output_##SUF(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
         ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
-        ptrdiff_t k, ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ta, ptrdiff_t tb);
+        ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb);
 
 FC_WG_F6X3_DECL(f32, float)
 FC_WG_F6X3_DECL(f64, double)

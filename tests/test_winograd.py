@@ -253,8 +253,14 @@ class TestChooseTile:
     def test_large_outputs_take_f4(self):
         assert wg.choose_tile(_params((8, 64, 56, 56), (64, 64, 3, 3), 1, 1, np.float32)) == 4
 
-    def test_tiny_outputs_take_f2(self):
-        assert wg.choose_tile(_params((8, 64, 3, 3), (64, 64, 3, 3), 1, 1, np.float32)) == 2
+    def test_one_tile_outputs_take_f6(self):
+        # A 5x5 output is one F(6x6) tile (64 elements) but four F(4x4) ones (144).
+        assert wg.choose_tile(_params((8, 64, 5, 5), (64, 64, 3, 3), 1, 1, np.float32)) == 6
+
+    def test_small_outputs_take_f4_over_f2(self):
+        # 3x3 and 7x7 outputs: F(4x4) has the smallest transformed domain.
+        for hw in (3, 7):
+            assert wg.choose_tile(_params((8, 64, hw, hw), (64, 64, 3, 3), 1, 1, np.float32)) == 4
 
     @pytest.mark.parametrize("hw", [(1, 1), (5, 40), (7, 7), (14, 14), (28, 28), (224, 224)])
     def test_choice_is_a_served_tile(self, hw):
