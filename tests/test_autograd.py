@@ -459,3 +459,50 @@ class TestGraph:
     def test_integer_tensor_cannot_require_grad(self):
         with pytest.raises(TypeError, match="floating"):
             Tensor(np.array([1, 2]), requires_grad=True)
+
+
+class TestSamePooling:
+    """TensorFlow's SAME pooling: output ceil(H/stride), extra pad bottom/right,
+    max over the window's pixels, average over the pixels inside the image."""
+
+    @staticmethod
+    def _reference(x, k, s, op):
+        N, C, H, W = x.shape
+        OH, OW = -(-H // s), -(-W // s)
+        th = max((OH - 1) * s + k - H, 0)
+        tw = max((OW - 1) * s + k - W, 0)
+        top, left = th // 2, tw // 2
+        out = np.empty((N, C, OH, OW))
+        for i in range(OH):
+            for j in range(OW):
+                r0, c0 = i * s - top, j * s - left
+                win = x[:, :, max(r0, 0):min(r0 + k, H), max(c0, 0):min(c0 + k, W)]
+                out[:, :, i, j] = op(win, axis=(2, 3))
+        return out
+
+    @pytest.mark.parametrize("k,s,H,W", [(2, 2, 7, 8), (3, 2, 9, 6), (3, 1, 5, 5), (4, 3, 10, 11)])
+    @pytest.mark.parametrize("kind", ["max", "avg"])
+    def test_forward_matches_tensorflow_semantics(self, k, s, H, W, kind):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 3, H, W))
+        f = F.max_pool2d if kind == "max" else F.avg_pool2d
+        out = f(Tensor(x), k, s, padding="same").numpy()
+        ref = self._reference(x, k, s, np.max if kind == "max" else np.mean)
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+    @pytest.mark.parametrize("kind", ["max", "avg"])
+    def test_backward_matches_finite_differences(self, kind):
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((1, 2, 7, 6))
+        f = F.max_pool2d if kind == "max" else F.avg_pool2d
+        t = Tensor(x.copy(), requires_grad=True)
+        gy = rng.standard_normal(f(Tensor(x), 3, 2, padding="same").shape)
+        (f(t, 3, 2, padding="same") * Tensor(gy)).sum().backward()
+        eps, num = 1e-6, np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            xp, xm = x.copy(), x.copy()
+            xp[idx] += eps
+            xm[idx] -= eps
+            num[idx] = ((f(Tensor(xp), 3, 2, padding="same").numpy() - f(Tensor(xm), 3, 2, padding="same").numpy())
+                        * gy).sum() / (2 * eps)
+        np.testing.assert_allclose(t.grad, num, rtol=1e-6, atol=1e-8)

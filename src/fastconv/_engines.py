@@ -75,6 +75,19 @@ def numba_compiled_list():
     return out
 
 
+def pick(stem, engine="auto", what="engine"):
+    """The engine to run ``stem``'s kernels: the named one, or for ``auto``
+    the first available in ENGINES order (Cython first: it starts without a
+    JIT compile).  ValueError names the argument when it cannot be had."""
+    if engine not in ("auto",) + ENGINES:
+        raise ValueError(f"{what}: engine must be 'auto', 'cython' or 'numba', got {engine!r}")
+    for e in (ENGINES if engine == "auto" else (engine,)):
+        if has(e, stem):
+            return e
+    raise ValueError(f"{what}: no engine{'' if engine == 'auto' else ' ' + repr(engine)} "
+                     f"has {stem!r} kernels in this install")
+
+
 def openmp_status():
     """(built with OpenMP, OpenMP's default team size) of the Cython engine."""
     mod = _load("cython", "openmp")

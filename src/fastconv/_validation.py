@@ -182,6 +182,57 @@ def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
     return x, weight, bias, p, squeeze
 
 
+# --- pooling ----------------------------------------------------------------
+
+def pool_out(size, k, s, p, ceil_mode):
+    """PyTorch's pooled length, including its ceil_mode rule (the last window
+    must start inside the input or its left padding)."""
+    out = (size + 2 * p - k + ((s - 1) if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
+    """Check a pooling call.
+
+    Returns ``(x3, geometry, lead, same)``: x as contiguous (P, H, W), the
+    geometry (kh, kw, sh, sw, ph, pw, OH, OW), the leading shape to restore,
+    and for ``padding="same"`` the TensorFlow padding (top, bottom, left,
+    right) that the caller applies before pooling with the geometry (whose
+    ph = pw = 0 then describes the padded input); otherwise None.
+    """
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{what}: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
+    float_dtype(("x", x), what=what)
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = (kh, kw) if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
+        else pair(stride, "stride", 1)
+    H, W = x.shape[-2:]
+    same = None
+    if isinstance(padding, str):
+        if padding == "valid":
+            ph = pw = 0
+        elif padding == "same":
+            same = same_padding(H, kh, sh, 1) + same_padding(W, kw, sw, 1)
+            ph = pw = 0
+            H, W = H + same[0] + same[1], W + same[2] + same[3]
+        else:
+            raise ValueError(f"{what}: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+    else:
+        ph, pw = pair(padding, "padding", 0)
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError(f"{what}: padding {padding!r} must be at most half the kernel_size "
+                         f"{kernel_size!r}")
+    OH = pool_out(H, kh, sh, ph, ceil_mode and same is None)
+    OW = pool_out(W, kw, sw, pw, ceil_mode and same is None)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{what}: kernel_size {(kh, kw)} is larger than the padded input "
+                         f"{(H + 2 * ph, W + 2 * pw)}")
+    lead = x.shape[:-2]
+    return native(x).reshape((-1,) + x.shape[-2:]), (kh, kw, sh, sw, ph, pw, OH, OW), lead, same
+
+
 # --- scipy.signal.convolve2d / correlate2d -----------------------------------
 
 MODES = ("full", "same", "valid")

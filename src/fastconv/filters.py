@@ -65,12 +65,7 @@ def _cval_arg(cval, what):
 
 
 def _engine_arg(engine, stem, what):
-    if engine not in ("auto",) + _engines.ENGINES:
-        raise ValueError(f"{what}: engine must be 'auto', 'cython' or 'numba', got {engine!r}")
-    if engine == "auto":
-        # Cython first: it starts without a JIT compile.
-        return "cython" if _engines.has("cython", stem) else "numba"
-    return engine
+    return _engines.pick(stem, engine, what)
 
 
 def _size_arg(size, what):

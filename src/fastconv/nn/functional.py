@@ -14,7 +14,7 @@ from .. import _dispatch, _engines
 from ..backends import im2col as im2col_backend
 from .._blas import gemm
 from .._threads import get_num_threads
-from .._validation import conv2d_args, float_dtype, native, pair
+from .._validation import conv2d_args, float_dtype, native, pair, pool2d_args
 from .tensor import Function, Tensor, unbroadcast
 
 __all__ = [
@@ -302,7 +302,7 @@ _COLS_BYTES = 64 << 20
 
 @lru_cache(maxsize=None)
 def _im2col_engine():
-    return _dispatch.engines("im2col")[0]
+    return _engines.pick("im2col")
 
 
 def _dispatch_conv(x, w, padding, dilation, groups):
@@ -397,60 +397,38 @@ def linear(x, weight, bias=None):
 
 @lru_cache(maxsize=None)
 def _pool_kernels():
-    # Cython first: it has no compile on first call.
-    for engine in _engines.ENGINES:
-        if engine == "numba" and not _engines.numba_available():
-            continue
-        if _engines.has(engine, "pool"):
-            return _engines.kernels(engine, "pool")
-    raise ValueError("pooling: no engine with 'pool' kernels is available in this install")
+    return _engines.kernels(_engines.pick("pool", what="pooling"), "pool")
 
 
-def _pool_out(size, k, s, p, ceil_mode):
-    """PyTorch's pooled length, including its ceil_mode rule (the last window
-    must start inside the input or its left padding)."""
-    out = (size + 2 * p - k + ((s - 1) if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+def _pad_same(x3, same, value):
+    pt, pb, pl, pr = same
+    return np.pad(x3, ((0, 0), (pt, pb), (pl, pr)), constant_values=value)
 
 
-def _pool_args(x, kernel_size, stride, padding, ceil_mode, what):
-    """Check a pooling call; returns (x as contiguous (P, H, W), geometry, squeeze)."""
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{what}: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
-    float_dtype(("x", x), what=what)
-    kh, kw = pair(kernel_size, "kernel_size", 1)
-    sh, sw = (kh, kw) if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
-        else pair(stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
-    if 2 * ph > kh or 2 * pw > kw:
-        raise ValueError(f"{what}: padding {padding!r} must be at most half the kernel_size "
-                         f"{kernel_size!r}")
-    H, W = x.shape[-2:]
-    OH = _pool_out(H, kh, sh, ph, ceil_mode)
-    OW = _pool_out(W, kw, sw, pw, ceil_mode)
-    if OH < 1 or OW < 1:
-        raise ValueError(f"{what}: kernel_size {(kh, kw)} is larger than the padded input "
-                         f"{(H + 2 * ph, W + 2 * pw)}")
-    lead = x.shape[:-2]
-    return native(x).reshape(-1, H, W), (kh, kw, sh, sw, ph, pw, OH, OW), lead
+def _crop_same(g3, same):
+    pt, pb, pl, pr = same
+    return np.ascontiguousarray(g3[:, pt:g3.shape[1] - pb, pl:g3.shape[2] - pr])
 
 
 class MaxPool2d(Function):
     def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False):
-        x3, geo, lead = _pool_args(x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
+        x3, geo, lead, same = pool2d_args(x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
+        if same is not None:
+            # -inf never wins a SAME window: every window holds an input pixel
+            x3 = _pad_same(x3, same, -np.inf)
         kh, kw, sh, sw, ph, pw, OH, OW = geo
         y = np.empty((x3.shape[0], OH, OW), dtype=x3.dtype)
         self.idx = np.empty((x3.shape[0], OH, OW), dtype=np.int64)
         _pool_kernels().max_pool2d_fwd(x3, y, self.idx, kh, kw, sh, sw, ph, pw, get_num_threads())
-        self.x_shape, self.x3_shape, self.dtype = x.shape, x3.shape, x3.dtype
+        self.x_shape, self.x3_shape, self.dtype, self.same = x.shape, x3.shape, x3.dtype, same
         return y.reshape(lead + (OH, OW))
 
     def backward(self, g):
         gy = native(g, self.dtype).reshape(self.idx.shape)
         gx = np.empty(self.x3_shape, dtype=self.dtype)
         _pool_kernels().max_pool2d_bwd(gy, self.idx, gx, get_num_threads())
+        if self.same is not None:
+            gx = _crop_same(gx, self.same)
         return (gx.reshape(self.x_shape),)
 
 
@@ -463,8 +441,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     kernel_size : int or (int, int)
     stride : int or (int, int), optional
         Default: ``kernel_size``.
-    padding : int or (int, int)
-        Implicit -inf padding, at most half the kernel.
+    padding : int, (int, int), 'valid' or 'same'
+        Implicit -inf padding, at most half the kernel; 'same' is
+        TensorFlow's SAME (output ceil(H / stride), any extra pad at the
+        bottom/right).
     ceil_mode : bool
         Round the output size up (PyTorch's rule).
 
@@ -486,28 +466,45 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 class AvgPool2d(Function):
     def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False,
                 count_include_pad=True):
-        x3, geo, lead = _pool_args(x, kernel_size, stride, padding, ceil_mode, "avg_pool2d")
+        x3, geo, lead, same = pool2d_args(x, kernel_size, stride, padding, ceil_mode, "avg_pool2d")
         kh, kw, sh, sw, ph, pw, OH, OW = geo
+        self.scale = None
+        if same is not None:
+            # TensorFlow's SAME average leaves the padding out of the divisor:
+            # pool the zero-padded input counting the pads, then rescale each
+            # window by the share of it that lies inside the image.
+            x3 = _pad_same(x3, same, 0)
+            inside = _pad_same(np.ones((1,) + tuple(x.shape[-2:]), x3.dtype), same, 0)
+            share = np.empty((1, OH, OW), dtype=x3.dtype)
+            _pool_kernels().avg_pool2d_fwd(inside, share, kh, kw, sh, sw, 0, 0, True, get_num_threads())
+            self.scale = 1.0 / share[0]
         y = np.empty((x3.shape[0], OH, OW), dtype=x3.dtype)
         _pool_kernels().avg_pool2d_fwd(x3, y, kh, kw, sh, sw, ph, pw, bool(count_include_pad),
                                        get_num_threads())
-        self.geo, self.cip = geo, bool(count_include_pad)
+        if self.scale is not None:
+            y *= self.scale
+        self.geo, self.cip, self.same = geo, bool(count_include_pad), same
         self.x_shape, self.x3_shape, self.dtype = x.shape, x3.shape, x3.dtype
         return y.reshape(lead + (OH, OW))
 
     def backward(self, g):
         kh, kw, sh, sw, ph, pw, OH, OW = self.geo
         gy = native(g, self.dtype).reshape(self.x3_shape[0], OH, OW)
+        if self.scale is not None:
+            gy = np.ascontiguousarray(gy * self.scale)
         gx = np.empty(self.x3_shape, dtype=self.dtype)
         _pool_kernels().avg_pool2d_bwd(gy, gx, kh, kw, sh, sw, ph, pw, self.cip, get_num_threads())
+        if self.same is not None:
+            gx = _crop_same(gx, self.same)
         return (gx.reshape(self.x_shape),)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
 
-    ``count_include_pad`` chooses whether the zero padding counts in each
-    window's divisor.
+    ``count_include_pad`` chooses whether integer zero padding counts in
+    each window's divisor (PyTorch's default: it does).  ``padding="same"``
+    is TensorFlow's SAME, whose average leaves the padding out.
 
     Examples
     --------
