@@ -18,7 +18,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
 
 SEED = 20261125
 TIME_TARGET = 1.5      # fastconv epoch time / torch epoch time
