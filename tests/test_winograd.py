@@ -111,7 +111,8 @@ class TestConv2dTile:
         x, w, p = _case(rng, "pad2-odd-even", np.float64)
         one = wg.conv2d_tile(x, w, p, engine, 2, m=m)
         monkeypatch.setattr(wg, "_BLOCK_BYTES", 1)
-        assert wg.block_tiles(p, m, 2000) <= 96
+        monkeypatch.setattr(wg, "_MIN_BLOCK_TILES", 7)
+        assert wg.block_tiles(p, m, 2000) <= 7
         x = np.concatenate([x] * 20)
         p2 = _params(x.shape, w.shape, 2, 1, np.float64)
         many = wg.conv2d_tile(x, w, p2, engine, 2, m=m)
