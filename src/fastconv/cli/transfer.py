@@ -1,13 +1,16 @@
 """``fastconv transfer``: the transfer-learning example, offline on real digits or clothes.
 
-1. Pre-train a small ResNet on classes 0-4 (Fashion-MNIST when installed,
-   else the embedded MNIST digits).
+1. Pre-train a small ResNet on classes 0-4 of the MNIST digits embedded in
+   fastconv (``--data fashion``: Fashion-MNIST), images shifted at random by up
+   to ``--shift`` pixels.
 2. Learn classes 5-9 from ``--shots`` images per class: features frozen
    (batch norm in eval mode), a new head.
 3. Fine-tune the whole network at a lower rate (body ``--lr * --body-lr-scale``).
-4. Train the same network from scratch on the same few images.
+4. Train the same network from scratch on the same few images, with the same
+   optimiser, rate and batch, until it fits them (``--scratch-epochs``).
 
-Prints the test accuracy on classes 5-9 of each stage.
+Prints the test accuracy on classes 5-9 of each stage.  Defaults are sized
+for a few minutes on two cores.
 """
 import time
 
@@ -15,18 +18,24 @@ import numpy as np
 
 
 def add_arguments(parser):
-    parser.add_argument("--data", default="auto",
-                        help="'auto' (Fashion-MNIST when installed, else the embedded MNIST), 'default', "
-                             "'fashion' or a directory of MNIST-format IDX files")
+    parser.add_argument("--data", default="default",
+                        help="'default' (the embedded MNIST digits: 400 train / 100 test per class), "
+                             "'fashion', 'auto' (Fashion-MNIST when installed) or a directory of "
+                             "MNIST-format IDX files")
     parser.add_argument("--shots", type=int, default=50, help="training images per new class (default 50)")
-    parser.add_argument("--pretrain-per-class", type=int, default=800,
-                        help="pre-training images per old class (default 800)")
-    parser.add_argument("--pretrain-epochs", type=int, default=2)
-    parser.add_argument("--head-epochs", type=int, default=40)
+    parser.add_argument("--pretrain-per-class", type=int, default=400,
+                        help="pre-training images per old class (default 400: all the embedded ones)")
+    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--shift", type=int, default=2,
+                        help="pre-training augmentation: random shifts of up to this many pixels (0: none)")
+    parser.add_argument("--head-epochs", type=int, default=100,
+                        help="epochs of the new head on the cached frozen features (cheap)")
     parser.add_argument("--finetune-epochs", type=int, default=8)
-    parser.add_argument("--scratch-epochs", type=int, default=48,
-                        help="epochs of the from-scratch baseline (default: head + fine-tune epochs)")
-    parser.add_argument("--width", type=int, default=16, help="channels of the ResNet's first stage")
+    parser.add_argument("--scratch-epochs", type=int, default=20,
+                        help="epochs of the from-scratch baseline; the default fits the few images "
+                             "(train accuracy 1.0, printed) so the baseline is not under-trained")
+    parser.add_argument("--batch", type=int, default=25, help="batch of the few-shot stages (default 25)")
+    parser.add_argument("--width", type=int, default=8, help="channels of the ResNet's first stage")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--body-lr-scale", type=float, default=0.1,
                         help="fine-tuning: the body's rate relative to the head's")
@@ -80,7 +89,15 @@ def build(num_classes, width, seed):
     return ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes, in_channels=1, width=width)
 
 
-def _train(model, opt, x, y, epochs, batch, rng, bn_frozen=False, features=None):
+def _shift(x, s, rng):
+    # Shifted-in pixels take the background value (-1 after scaling), not 0.
+    n, _, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), constant_values=-1.0)
+    dy, dx = rng.integers(0, 2 * s + 1, size=(2, n))
+    return np.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+def _train(model, opt, x, y, epochs, batch, rng, bn_frozen=False, features=None, shift=0):
     from fastconv import nn
     from fastconv.nn import functional as F
     from fastconv.transfer import freeze_batchnorm
@@ -89,9 +106,10 @@ def _train(model, opt, x, y, epochs, batch, rng, bn_frozen=False, features=None)
         if bn_frozen:
             freeze_batchnorm(model)
         order = rng.permutation(len(x))
+        xs = _shift(x, shift, rng) if shift else x
         for i in range(0, len(x), batch):
             j = order[i:i + batch]
-            inputs = nn.Tensor(x[j])
+            inputs = nn.Tensor(xs[j])
             out = model.fc(inputs) if features else model(inputs)
             loss = F.cross_entropy(out, nn.Tensor(y[j]))
             opt.zero_grad()
@@ -138,7 +156,10 @@ def experiment(args, log=None):
         def log(msg):  # flushed: the stages take minutes, show each as it ends
             print(msg, flush=True)
     _positive(args, "shots", "pretrain_per_class", "pretrain_epochs", "head_epochs", "finetune_epochs",
-              "scratch_epochs", "width", "test_per_class")
+              "scratch_epochs", "batch", "width", "test_per_class")
+    if args.shift < 0:
+        raise ValueError(f"--shift must be >= 0, got {args.shift}")
+    start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     xtr, ytr, name = load_split(args.data, "train")
     xte, yte, _ = load_split(args.data, "test")
@@ -154,7 +175,7 @@ def experiment(args, log=None):
     t = time.perf_counter()
     model = build(5, args.width, args.seed)
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
-    _train(model, opt, x_old, y_old, args.pretrain_epochs, 64, rng)
+    _train(model, opt, x_old, y_old, args.pretrain_epochs, 64, rng, shift=args.shift)
     log(f"pre-trained on classes 0-4: test accuracy {_acc(_predict(model, x_old_test), y_old_test):.3f} "
         f"({time.perf_counter() - t:.0f} s)")
 
@@ -165,7 +186,7 @@ def experiment(args, log=None):
     head = replace_head(model, 5)
     f_new, f_test = _features(model, x_new), _features(model, x_test)
     opt = optim.SGD(head.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
-    _train(model, opt, f_new, y_new, args.head_epochs, 25, rng, features=True)
+    _train(model, opt, f_new, y_new, args.head_epochs, args.batch, rng, features=True)
     results["frozen features + new head"] = _acc(_predict(model, f_test, head_only=True), y_test)
     log(f"frozen features + new head: {results['frozen features + new head']:.3f} ({time.perf_counter() - t:.0f} s)")
 
@@ -174,7 +195,7 @@ def experiment(args, log=None):
     unfreeze(model)
     opt = optim.SGD(param_groups(model, lr=args.lr * args.body_lr_scale, head_lr=args.lr), lr=args.lr,
                     momentum=0.9, weight_decay=5e-4)
-    _train(model, opt, x_new, y_new, args.finetune_epochs, 25, rng, bn_frozen=True)
+    _train(model, opt, x_new, y_new, args.finetune_epochs, args.batch, rng, bn_frozen=True)
     results["fine-tuned (body lr x%g)" % args.body_lr_scale] = _acc(_predict(model, x_test), y_test)
     log(f"fine-tuned whole network: {list(results.values())[-1]:.3f} ({time.perf_counter() - t:.0f} s)")
 
@@ -182,9 +203,13 @@ def experiment(args, log=None):
     t = time.perf_counter()
     scratch = build(5, args.width, args.seed + 1)
     opt = optim.SGD(scratch.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
-    _train(scratch, opt, x_new, y_new, args.scratch_epochs, 25, rng)
+    _train(scratch, opt, x_new, y_new, args.scratch_epochs, args.batch, rng)
     results["from scratch (same images)"] = _acc(_predict(scratch, x_test), y_test)
-    log(f"from scratch: {results['from scratch (same images)']:.3f} ({time.perf_counter() - t:.0f} s)")
+    # The train accuracy shows whether the baseline was trained long enough to fit its images.
+    log(f"from scratch: {results['from scratch (same images)']:.3f}, train accuracy "
+        f"{_acc(_predict(scratch, x_new), y_new):.3f} after {args.scratch_epochs} epochs "
+        f"({time.perf_counter() - t:.0f} s)")
+    log(f"total {time.perf_counter() - start:.0f} s")
     return results
 
 
@@ -196,5 +221,8 @@ def run(args):
         print(f"{stage:34s} {acc:.3f}")
     frozen = results["frozen features + new head"]
     scratch = results["from scratch (same images)"]
-    print(f"frozen features beat scratch by {100 * (frozen - scratch):+.1f} points")
+    gap = 100 * (frozen - scratch)
+    # The project's acceptance asks for a 10-point lead; say plainly when it is not there.
+    print(f"frozen features + new head vs scratch: {gap:+.1f} points "
+          f"({'meets' if gap >= 10 else 'does not meet'} the 10-point target)")
     return 0
