@@ -403,10 +403,9 @@ def _train(args, train_x, train_y, test_x, test_y):
         print(f"fastconv train: --backend {args.backend}: {e}", file=sys.stderr)
         return 2
     if args.backend != "auto":
-        # fastconv.nn's Conv2d picks its backend per call with backend="auto";
-        # until it accepts a named one, a named backend is only checked above.
-        print(f"fastconv train: --backend {args.backend} can serve every layer, but fastconv.nn "
-              f"runs 'auto'; training with auto", file=sys.stderr)
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.backend = args.backend
 
     history = []
     epoch = 0

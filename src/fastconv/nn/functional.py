@@ -222,12 +222,15 @@ class Conv2d(Function):
     time so memory stays bounded); the input gradient is, at stride 1, itself
     a convolution (of the output gradient with the flipped, transposed
     filters) run by fastconv's fastest backend, and otherwise a GEMM followed
-    by col2im.
+    by col2im.  A backend named for the forward pass also runs that inner
+    convolution when it can serve it.
     """
 
-    def forward(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1):
+    def forward(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1,
+                backend="auto", engine="auto"):
         x4, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
-        mod, eng = _dispatch.resolve(p)
+        mod, eng = _dispatch.resolve_for(p, backend, engine, (x4, w))
+        self.backend, self.engine = backend, engine
         y = mod.conv2d(x4, w, p, eng, get_num_threads())
         if b is not None:
             y += b[:, None, None]
@@ -282,8 +285,8 @@ class Conv2d(Function):
                                       .reshape(G * Cg, Kg, R, S)[:, :, ::-1, ::-1])
             eh, ew = dh * (R - 1), dw * (S - 1)
             if pt == pb and pl == pr and pt <= eh and pl <= ew:
-                return _dispatch_conv(gy, wt, (eh - pt, ew - pl), p.dilation, G)
-            full = _dispatch_conv(gy, wt, (eh, ew), p.dilation, G)
+                return _dispatch_conv(gy, wt, (eh - pt, ew - pl), p.dilation, G, self.backend, self.engine)
+            full = _dispatch_conv(gy, wt, (eh, ew), p.dilation, G, self.backend, self.engine)
             return np.ascontiguousarray(full[:, :, pt:pt + p.H, pl:pl + p.W])
         # Strided: the zero-stuffed convolution would waste stride**2 of its work.
         eng, nt = _im2col_engine(), get_num_threads()
@@ -305,14 +308,18 @@ def _im2col_engine():
     return _engines.pick("im2col")
 
 
-def _dispatch_conv(x, w, padding, dilation, groups):
-    """fastconv's own conv2d on checked arrays (the backward's inner convolutions)."""
+def _dispatch_conv(x, w, padding, dilation, groups, backend="auto", engine="auto"):
+    """fastconv's own conv2d on checked arrays (the backward's inner convolutions);
+    a named backend that cannot serve this geometry leaves the choice to auto."""
     x4, w4, _, p, _ = conv2d_args(x, w, None, 1, padding, dilation, groups)
-    mod, eng = _dispatch.resolve(p)
+    if backend != "auto" and _dispatch.backend_module(backend).unsupported(p) is not None:
+        backend, engine = "auto", "auto"
+    mod, eng = _dispatch.resolve_for(p, backend, engine, (x4, w4))
     return mod.conv2d(x4, w4, p, eng, get_num_threads())
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           backend="auto", engine="auto"):
     """2-D convolution (cross-correlation) of NCHW tensors, differentiable.
 
     Parameters
@@ -322,6 +329,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     bias : Tensor, shape (K,), optional
     stride, padding, dilation, groups
         As :func:`fastconv.conv2d` (padding may also be 'same' or 'valid').
+    backend, engine : str
+        As :func:`fastconv.conv2d`, for the forward pass (and the backward's
+        input-gradient convolution when the backend can serve it).
 
     Returns
     -------
@@ -347,7 +357,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         bias = _float_tensor(bias, "bias", "conv2d")
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                        groups=groups)
+                        groups=groups, backend=backend, engine=engine)
 
 
 class Linear(Function):

@@ -594,9 +594,12 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", dtype=np.float32):
+                 groups=1, bias=True, padding_mode="zeros", dtype=np.float32, *, backend="auto",
+                 engine="auto"):
         super().__init__()
         what = "Conv2d"
+        # fastconv's choice of algorithm; attributes, so a trained model can be switched
+        self.backend, self.engine = backend, engine
         self.in_channels = _positive_int(in_channels, "in_channels", what)
         self.out_channels = _positive_int(out_channels, "out_channels", what)
         self.groups = _positive_int(groups, "groups", what)
@@ -633,7 +636,7 @@ class Conv2d(Module):
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+                        self.groups, backend=self.backend, engine=self.engine)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
