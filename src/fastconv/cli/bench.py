@@ -241,6 +241,14 @@ def run(args, out=None):
     >>> main(["bench", "--tiny", "--out", "/tmp/fastconv-bench-doctest"])  # doctest: +SKIP
     0
     """
+    # The peers load first, so their own OpenMP runtimes start with the
+    # user's settings, not the idle-wait policy fastconv's engine sets for
+    # its libgomp (see fastconv._cython).
+    for peer in ("torch", "cv2"):
+        try:
+            __import__(peer)
+        except ImportError:
+            pass
     import fastconv
     from fastconv import _bench
 
