@@ -82,7 +82,28 @@ def features(p, backend):
 
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
-DEFAULT_COEFFS = {}
+DEFAULT_COEFFS = {
+    "direct|cython|float32": [7.142e-05, 7.234e-11, 0.0, 6.274e-10],
+    "direct|cython|float64": [7.127e-05, 9.991e-11, 0.0, 5.27e-10],
+    "direct|numba|float32": [7.118e-05, 4.704e-10, 0.0, 2.524e-11],
+    "direct|numba|float64": [6.809e-05, 4.495e-10, 0.0, 1.119e-10],
+    "fft|cython|float32": [0.000488, 1.712e-10, 3.054e-11, 4.313e-09],
+    "fft|cython|float64": [0.0006001, 2.828e-10, 1.244e-10, 5.495e-09],
+    "fft|numba|float32": [0.0004834, 1.887e-10, 4.8e-11, 4.346e-09],
+    "fft|numba|float64": [0.0005473, 3.445e-10, 1.595e-10, 5.516e-09],
+    "im2col|cython|float32": [7.106e-05, 1.103e-11, 5.027e-10, 0.0],
+    "im2col|cython|float64": [7.155e-05, 2.257e-11, 8.294e-10, 0.0],
+    "im2col|numba|float32": [6.57e-05, 1.153e-11, 4.618e-10, 0.0],
+    "im2col|numba|float64": [9.504e-05, 2.225e-11, 7.607e-10, 0.0],
+    "naive|cython|float32": [8.957e-05, 6.152e-11, 7.015e-10, 4.976e-10],
+    "naive|cython|float64": [2.253e-05, 1.051e-10, 2.118e-09, 5.612e-10],
+    "naive|numba|float32": [8.937e-05, 6.287e-11, 5.542e-10, 1.082e-09],
+    "naive|numba|float64": [8.888e-05, 1.201e-10, 2.498e-09, 0.0],
+    "winograd|cython|float32": [0.0001959, 1.559e-11, 9.472e-10, 0.0],
+    "winograd|cython|float64": [0.0001866, 3.099e-11, 1.616e-09, 7.293e-10],
+    "winograd|numba|float32": [0.0002129, 1.365e-11, 1.15e-09, 8.001e-10],
+    "winograd|numba|float64": [0.000213, 2.987e-11, 1.489e-09, 2.191e-09],
+}
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e10, 0.0, 1.0 / 2e9],
