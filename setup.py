@@ -86,7 +86,9 @@ def extensions():
             include_dirs=[str(CSRC), np.get_include()],
             define_macros=macros,
             extra_compile_args=opt + cflags,
-            extra_link_args=lflags,
+            # bind now: OpenMP calls resolve to our libgomp when the module loads,
+            # not later to another library's runtime loaded globally meanwhile
+            extra_link_args=lflags + ["-Wl,-z,now"],
         ))
     return cythonize(
         exts,

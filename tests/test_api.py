@@ -52,3 +52,47 @@ class TestInfoCommand:
         out = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True, text=True,
                              check=True).stdout
         assert "backends:" in out and "naive" in out and "threads:" in out and "BLAS" in out
+
+
+class TestGemm:
+    """fastconv._blas.gemm: numpy's matmul semantics on the OpenMP team."""
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("layout", ["c", "a-transposed", "b-transposed", "b-strided"])
+    @pytest.mark.parametrize("shapes", [((64, 576), (576, 3136)), ((3, 7, 33), (3, 33, 900)),
+                                        ((2, 16, 75), (3, 2, 75, 400)), ((6, 25), (4, 25, 500)),
+                                        ((3, 5), (5, 7))])
+    def test_matches_numpy(self, dtype, layout, shapes, rng):
+        from fastconv._blas import gemm
+        a = rng.standard_normal(shapes[0]).astype(dtype)
+        b = rng.standard_normal(shapes[1]).astype(dtype)
+        if layout == "a-transposed":
+            a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+        elif layout == "b-transposed":
+            b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+        elif layout == "b-strided":
+            b = np.repeat(b, 2, axis=-1)[..., ::2]
+        ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        out = gemm(a, b)
+        assert out.dtype == dtype
+        assert np.abs(out - ref).max() <= (1e-5 if dtype == np.float32 else 1e-12) * np.abs(ref).max()
+        acc = gemm(a, b, out=out.copy(), accumulate=True)
+        np.testing.assert_allclose(acc, 2 * out, rtol=1e-5)
+
+    def test_writes_into_a_slice_of_a_larger_output(self, rng):
+        from fastconv._blas import gemm
+        w = rng.standard_normal((2, 16, 75)).astype(np.float32)
+        cols = rng.standard_normal((2, 75, 3, 400)).astype(np.float32).transpose(2, 0, 1, 3)
+        y = np.zeros((5, 2, 16, 400), np.float32)
+        gemm(w, cols, out=y[1:4])
+        np.testing.assert_allclose(y[1:4], np.matmul(w, cols), rtol=1e-4, atol=1e-4)
+        assert not y[0].any() and not y[4].any()
+
+    def test_blas_thread_count_is_restored(self):
+        from threadpoolctl import threadpool_info
+
+        from fastconv._blas import gemm
+        before = {d["filepath"]: d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+        gemm(np.ones((64, 64), np.float32), np.ones((64, 640), np.float32))
+        after = {d["filepath"]: d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+        assert all(after[k] == v for k, v in before.items())

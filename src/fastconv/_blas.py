@@ -1,17 +1,80 @@
 """BLAS, wrapped once.
 
-Every matrix product in fastconv goes through :func:`gemm`, which makes sure
-the BLAS thread pool has fastconv's thread count before the call.  numpy's
-matmul reaches the same sgemm/dgemm as ``scipy.linalg.cython_blas`` and
-releases the GIL, so there is no need for a second binding.
+Every matrix product in fastconv goes through :func:`gemm`.  Float products
+large enough to share run as column blocks on fastconv's own OpenMP team,
+each block one single-threaded BLAS call (``fastconv._cython.gemm``): a
+second thread pool (OpenBLAS's) on the same cores fights libgomp's spinning
+workers, and on this 2-core machine a small im2col layer waited a scheduler
+tick (4 ms) per product when both ran.  BLAS is held at one thread only
+for the duration of such a call.  Small products, other dtypes and installs
+without the Cython engine use ``numpy.matmul`` with BLAS at fastconv's
+thread count.
 """
+import threading
+
 import numpy as np
 
-from ._threads import apply_blas_threads
+from ._threads import apply_blas_threads, get_num_threads
+
+_MIN_FLOPS = 2e5          # below this, one thread and no hand-off is faster
+_state = {"mod": None, "libs": None}
+_lock = threading.Lock()
+_inside = [0]             # callers currently holding BLAS at one thread
 
 
-def gemm(a, b, out=None):
-    """``a @ b`` (stacked over leading axes) through BLAS, into ``out`` if given.
+def _engine():
+    if _state["mod"] is None:
+        try:
+            from ._cython import gemm as mod
+        except ImportError:
+            mod = False
+        _state["mod"] = mod
+        _state["libs"] = None  # importing it loaded scipy's BLAS: list the libraries again
+    return _state["mod"]
+
+
+def _blas_libs():
+    if _state["libs"] is None:
+        from threadpoolctl import ThreadpoolController
+        _state["libs"] = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _state["libs"]
+
+
+class _single_threaded_blas:
+    """Hold every BLAS library at one thread (re-entrant across Python threads)."""
+
+    def __enter__(self):
+        with _lock:
+            if _inside[0] == 0:
+                _state["saved"] = [(lib, lib.get_num_threads()) for lib in _blas_libs()]
+                for lib, _ in _state["saved"]:
+                    lib.set_num_threads(1)
+            _inside[0] += 1
+
+    def __exit__(self, *exc):
+        with _lock:
+            _inside[0] -= 1
+            if _inside[0] == 0:
+                for lib, n in _state.pop("saved"):
+                    lib.set_num_threads(n)
+        return False
+
+
+def _blas_ready(m):
+    """``m`` (4-D) with every matrix C- or F-ordered, copying if it is neither."""
+    s0, s1 = m.strides[2:]
+    item = m.itemsize
+    c_ok = s1 == item and s0 >= max(m.shape[3], 1) * item
+    f_ok = s0 == item and s1 >= max(m.shape[2], 1) * item
+    if not (c_ok or f_ok) or s0 % item or s1 % item:
+        m = np.ascontiguousarray(m)
+    return m
+
+
+def gemm(a, b, out=None, accumulate=False):
+    """``a @ b`` with numpy's broadcasting over up to two leading axes, into ``out`` if given.
+
+    ``accumulate=True`` adds the product into ``out``.
 
     Examples
     --------
@@ -21,5 +84,33 @@ def gemm(a, b, out=None):
     array([[0., 1.],
            [2., 3.]])
     """
+    mod = _engine()
+    if not (mod and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
+            and 2 <= a.ndim <= 4 and 2 <= b.ndim <= 4):
+        return _numpy_gemm(a, b, out, accumulate)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if out is None:
+        out = np.empty(batch + (M, N), dtype=a.dtype)
+        accumulate = False
+    G = int(np.prod(batch)) if batch else 1
+    item = out.itemsize
+    if 2.0 * G * M * K * N < _MIN_FLOPS or out.strides[-1] != item or out.strides[-2] < N * item:
+        return _numpy_gemm(a, b, out, accumulate)
+    full = (1,) * (2 - len(batch)) + batch
+    c4 = out.reshape(full + (M, N)) if out.ndim != 4 else out
+    if not np.shares_memory(c4, out):
+        return _numpy_gemm(a, b, out, accumulate)
+    a4 = _blas_ready(np.broadcast_to(a, full + (M, K)))
+    b4 = _blas_ready(np.broadcast_to(b, full + (K, N)))
+    with _single_threaded_blas():
+        mod.gemm(a4, b4, c4, accumulate, get_num_threads())
+    return out
+
+
+def _numpy_gemm(a, b, out, accumulate):
     apply_blas_threads()
+    if accumulate:
+        out += np.matmul(a, b)
+        return out
     return np.matmul(a, b, out=out)

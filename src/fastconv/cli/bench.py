@@ -241,9 +241,11 @@ def run(args, out=None):
     >>> main(["bench", "--tiny", "--out", "/tmp/fastconv-bench-doctest"])  # doctest: +SKIP
     0
     """
-    # The peers load first, so their own OpenMP runtimes start with the
-    # user's settings, not the idle-wait policy fastconv's engine sets for
-    # its libgomp (see fastconv._cython).
+    # fastconv's kernels load (and bind to their own libgomp) before the
+    # peers bring OpenMP runtimes of their own; each then runs with its
+    # own defaults (see fastconv._cython).
+    from fastconv import _engines
+    _engines.preload()
     for peer in ("torch", "cv2"):
         try:
             __import__(peer)
