@@ -63,7 +63,9 @@ def features(p, backend):
     if backend == "naive":
         return [1.0, direct, N * p.C * Hp * Wp, out]
     if backend == "direct":
-        return [1.0, direct, 0, out]
+        # a strided row is a gather, not a vector load: its taps cost more
+        strided = p.stride[1] > 1
+        return [1.0, 0 if strided else direct, direct if strided else 0, out]
     if backend == "im2col":
         pointwise = R == S == 1 and p.stride == (1, 1) and not any(p.pad)
         return [1.0, direct, 0 if pointwise else N * G * Cg * R * S * OH * OW, out]
@@ -83,26 +85,26 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [7.142e-05, 7.234e-11, 0.0, 6.274e-10],
-    "direct|cython|float64": [7.127e-05, 9.991e-11, 0.0, 5.27e-10],
-    "direct|numba|float32": [7.118e-05, 4.704e-10, 0.0, 2.524e-11],
-    "direct|numba|float64": [6.809e-05, 4.495e-10, 0.0, 1.119e-10],
-    "fft|cython|float32": [0.000488, 1.712e-10, 3.054e-11, 4.313e-09],
-    "fft|cython|float64": [0.0006001, 2.828e-10, 1.244e-10, 5.495e-09],
-    "fft|numba|float32": [0.0004834, 1.887e-10, 4.8e-11, 4.346e-09],
-    "fft|numba|float64": [0.0005473, 3.445e-10, 1.595e-10, 5.516e-09],
-    "im2col|cython|float32": [7.106e-05, 1.103e-11, 5.027e-10, 0.0],
-    "im2col|cython|float64": [7.155e-05, 2.257e-11, 8.294e-10, 0.0],
-    "im2col|numba|float32": [6.57e-05, 1.153e-11, 4.618e-10, 0.0],
-    "im2col|numba|float64": [9.504e-05, 2.225e-11, 7.607e-10, 0.0],
-    "naive|cython|float32": [8.957e-05, 6.152e-11, 7.015e-10, 4.976e-10],
-    "naive|cython|float64": [2.253e-05, 1.051e-10, 2.118e-09, 5.612e-10],
-    "naive|numba|float32": [8.937e-05, 6.287e-11, 5.542e-10, 1.082e-09],
-    "naive|numba|float64": [8.888e-05, 1.201e-10, 2.498e-09, 0.0],
-    "winograd|cython|float32": [0.0001959, 1.559e-11, 9.472e-10, 0.0],
-    "winograd|cython|float64": [0.0001866, 3.099e-11, 1.616e-09, 7.293e-10],
-    "winograd|numba|float32": [0.0002129, 1.365e-11, 1.15e-09, 8.001e-10],
-    "winograd|numba|float64": [0.000213, 2.987e-11, 1.489e-09, 2.191e-09],
+    "direct|cython|float32": [4.344e-06, 4.847e-11, 1.945e-10, 3.831e-10],
+    "direct|cython|float64": [3.497e-06, 8.402e-11, 1.954e-10, 5.107e-10],
+    "direct|numba|float32": [7.48e-06, 4.149e-10, 5.207e-10, 2.437e-10],
+    "direct|numba|float64": [6.954e-06, 4.188e-10, 5.225e-10, 3.093e-10],
+    "fft|cython|float32": [0.0003187, 1.087e-10, 9.5e-11, 4.346e-09],
+    "fft|cython|float64": [0.0002143, 2.436e-10, 1.391e-10, 8.03e-09],
+    "fft|numba|float32": [0.0003475, 1.67e-10, 6.862e-11, 4.188e-09],
+    "fft|numba|float64": [0.0002331, 3.151e-10, 1.88e-10, 6.266e-09],
+    "im2col|cython|float32": [1.897e-05, 1.271e-11, 3.477e-10, 0.0],
+    "im2col|cython|float64": [2.66e-05, 1.958e-11, 6.128e-10, 0.0],
+    "im2col|numba|float32": [2.066e-05, 1.278e-11, 3.605e-10, 0.0],
+    "im2col|numba|float64": [3.252e-05, 1.929e-11, 5.695e-10, 0.0],
+    "naive|cython|float32": [2.665e-05, 4.816e-11, 7.457e-10, 1.285e-10],
+    "naive|cython|float64": [2.52e-05, 9.074e-11, 1.204e-09, 2.619e-10],
+    "naive|numba|float32": [3.069e-05, 4.837e-11, 7.427e-10, 2.574e-10],
+    "naive|numba|float64": [2.979e-05, 9.875e-11, 1.377e-09, 9.284e-11],
+    "winograd|cython|float32": [6.203e-05, 8.572e-12, 5.938e-10, 0.0],
+    "winograd|cython|float64": [4.826e-05, 1.951e-11, 6.437e-10, 1.573e-09],
+    "winograd|numba|float32": [6.36e-05, 9.915e-12, 7.631e-10, 0.0],
+    "winograd|numba|float64": [6.543e-05, 1.731e-11, 1.17e-09, 0.0],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
@@ -394,6 +396,11 @@ CALIBRATION_SHAPES = [
     ((2, 3, 96, 96), (16, 3, 11, 11), 4, 2, 1),
     ((1, 16, 128, 128), (16, 16, 7, 7), 1, 3, 1),
     ((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1),
+    ((8, 32, 56, 56), (32, 1, 3, 3), 2, 1, 32),
+    ((32, 1, 28, 28), (8, 1, 7, 7), 2, 3, 1),
+    ((8, 32, 28, 28), (64, 32, 5, 5), 1, 2, 1),
+    ((16, 16, 32, 32), (32, 16, 7, 7), 1, 3, 1),
+    ((1, 1, 512, 512), (1, 1, 11, 11), 1, 5, 1),
 ]
 
 
