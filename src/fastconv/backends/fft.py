@@ -193,12 +193,19 @@ def _segments(offset, n, L):
 
 # --- the computation ---------------------------------------------------------
 
+def _workers(planes, n_threads):
+    """Threads for a batch of 2-D transforms: pocketfft shares out whole planes,
+    and splitting a single plane's rows measured slower than one thread here."""
+    return n_threads if planes > 1 else 1
+
+
 def _kernel_spectra(w, L1, L2, n_threads):
     """rfft2 of the kernels at (L1, L2), as (K, Cg, L1 * (L2//2 + 1))."""
     K, Cg = w.shape[:2]
+    wk = _workers(K * Cg, n_threads)
     # Transform the R nonzero rows along W first; the padded rows are zeros.
-    half = sfft.rfft(w, n=L2, axis=-1, workers=n_threads)
-    spec = sfft.fft(half, n=L1, axis=-2, workers=n_threads, overwrite_x=True)
+    half = sfft.rfft(w, n=L2, axis=-1, workers=wk)
+    spec = sfft.fft(half, n=L1, axis=-2, workers=wk, overwrite_x=True)
     return np.ascontiguousarray(spec).reshape(K, Cg, -1)
 
 
@@ -213,12 +220,12 @@ def _untiled(x, ws, out, pad, L1, L2, groups, mac, n_threads):
     cols = _segments(pad[2], out.shape[3], L2)
     for n0 in range(0, N, nb):
         n1 = min(N, n0 + nb)
-        X = sfft.rfft2(x[n0:n1], s=(L1, L2), workers=n_threads)
+        X = sfft.rfft2(x[n0:n1], s=(L1, L2), workers=_workers((n1 - n0) * C, n_threads))
         Y = np.empty((n1 - n0, K, 1, L1 * F2), X.dtype)
         mac(X.reshape(n1 - n0, C, 1, L1 * F2), ws, Y, groups, n_threads)
         del X
-        yc = sfft.irfft2(Y.reshape(n1 - n0, K, L1, F2), s=(L1, L2), workers=n_threads,
-                         overwrite_x=True)
+        yc = sfft.irfft2(Y.reshape(n1 - n0, K, L1, F2), s=(L1, L2),
+                         workers=_workers((n1 - n0) * K, n_threads), overwrite_x=True)
         for d0, s0, ln in rows:
             for e0, t0, lm in cols:
                 out[n0:n1, :, d0:d0 + ln, e0:e0 + lm] = yc[:, :, s0:s0 + ln, t0:t0 + lm]
