@@ -86,9 +86,7 @@ def extensions():
             include_dirs=[str(CSRC), np.get_include()],
             define_macros=macros,
             extra_compile_args=opt + cflags,
-            # bind now: OpenMP calls resolve to our libgomp when the module loads,
-            # not later to another library's runtime loaded globally meanwhile
-            extra_link_args=lflags + ["-Wl,-z,now"],
+            extra_link_args=lflags,
         ))
     return cythonize(
         exts,

@@ -88,19 +88,6 @@ def pick(stem, engine="auto", what="engine"):
                      f"has {stem!r} kernels in this install")
 
 
-def preload():
-    """Load every Cython kernel module now.
-
-    The build links them with immediate binding, so their OpenMP calls bind
-    to fastconv's libgomp here, before another library's runtime (torch's)
-    could be loaded and take precedence.  Returns the stems loaded.
-    """
-    import pkgutil
-    from . import _cython
-    stems = [m.name for m in pkgutil.iter_modules(_cython.__path__)]
-    return [s for s in stems if not isinstance(_load("cython", s), ImportError)]
-
-
 def openmp_status():
     """(built with OpenMP, OpenMP's default team size) of the Cython engine."""
     mod = _load("cython", "openmp")

@@ -241,16 +241,6 @@ def run(args, out=None):
     >>> main(["bench", "--tiny", "--out", "/tmp/fastconv-bench-doctest"])  # doctest: +SKIP
     0
     """
-    # fastconv's kernels load (and bind to their own libgomp) before the
-    # peers bring OpenMP runtimes of their own; each then runs with its
-    # own defaults (see fastconv._cython).
-    from fastconv import _engines
-    _engines.preload()
-    for peer in ("torch", "cv2"):
-        try:
-            __import__(peer)
-        except ImportError:
-            pass
     import fastconv
     from fastconv import _bench
 

@@ -31,13 +31,8 @@ def report():
                          "threading_layer": numba.config.THREADING_LAYER}
     except ImportError:
         info["numba"] = None
-    try:
-        from fastconv import _select
-        extra = getattr(_select, "info", None)
-        if extra is not None:
-            info.update(extra())
-    except ImportError:
-        pass
+    from fastconv import _select
+    info.update(_select.info())
     return info
 
 
