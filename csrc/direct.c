@@ -1,43 +1,92 @@
-/* Direct convolution for few channels per group (depthwise and small groups).
+/* Direct convolution, register-blocked (see direct.h for the layouts).
  *
- * With few channels per group, im2col spends most of its time packing and
- * the GEMM is too thin to pay for it; the naive reference pays a padded copy
- * of the input that costs as much as the arithmetic.  This kernel reads the
- * input where it lies and clips each tap's output range to the columns whose
- * input is inside the image, so the inner loop is branch-free and, at
- * stride 1, contiguous. */
+ * im2col pays for R*S copies of the input and a GEMM; when the filter bank is
+ * small (few channels, few output channels, strided first layers) the
+ * packing costs more than the product.  This kernel reads a zero-padded,
+ * stride-phase-split copy of the input (one copy, the input's size) and keeps
+ * a KB x QB block of outputs in vector registers while it walks the channels
+ * and taps: per tap, NV vector loads of input and KB weight broadcasts feed
+ * KB*NV fused multiply-adds.  Splitting the input by stride phase makes every
+ * tap a contiguous, unit-stride read whatever the stride and dilation, and
+ * flattening (oh, ow) into one index q = oh*Wq + ow lets a block span output
+ * rows, so narrow outputs (10 pixels wide) still fill whole vectors; the
+ * Wq - OW columns per row that this computes are discarded.
+ *
+ * Each output is summed in one fixed order (channel, then tap, ascending),
+ * whatever the thread count: results are bitwise reproducible.
+ *
+ * The vector types are GCC/Clang vector extensions of 64 bytes: one AVX-512
+ * register where the build targets it, two or four narrower ones elsewhere. */
+#include <string.h>
 #include "direct.h"
 
-static inline ptrdiff_t fc_ceil_div(ptrdiff_t a, ptrdiff_t b) {  /* b > 0 */
-    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-#define FC_DIRECT_DEF(SUF, T) \
-void direct_conv2d_row_##SUF(const T *FC_RESTRICT x, const T *FC_RESTRICT w, T *FC_RESTRICT y, \
-    ptrdiff_t Cg, ptrdiff_t H, ptrdiff_t W, ptrdiff_t R, ptrdiff_t S, ptrdiff_t OW, \
-    ptrdiff_t ih0, ptrdiff_t pl, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw) \
+#define FC_DIRECT_PACK(SUF, T) \
+void direct_pack_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
+    ptrdiff_t H, ptrdiff_t W, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t Hq, ptrdiff_t Wq, \
+    ptrdiff_t plane, ptrdiff_t pt, ptrdiff_t pl) \
 { \
-    for (ptrdiff_t ow = 0; ow < OW; ++ow) y[ow] = 0; \
-    for (ptrdiff_t c = 0; c < Cg; ++c) \
-        for (ptrdiff_t r = 0; r < R; ++r) { \
-            const ptrdiff_t ih = ih0 + r * dh; \
-            if (ih < 0 || ih >= H) continue; \
-            const T *xr = x + (c * H + ih) * W; \
-            for (ptrdiff_t s = 0; s < S; ++s) { \
-                const T wv = w[(c * R + r) * S + s]; \
-                const ptrdiff_t off = s * dw - pl;     /* iw = ow*sw + off */ \
-                ptrdiff_t lo = off < 0 ? fc_ceil_div(-off, sw) : 0; \
-                ptrdiff_t hi = fc_ceil_div(W - off, sw); \
-                if (hi > OW) hi = OW; \
-                if (sw == 1) { \
-                    const T *xs = xr + off; \
-                    for (ptrdiff_t ow = lo; ow < hi; ++ow) y[ow] += wv * xs[ow]; \
-                } else { \
-                    for (ptrdiff_t ow = lo; ow < hi; ++ow) y[ow] += wv * xr[ow * sw + off]; \
+    for (ptrdiff_t a = 0; a < sh; ++a) \
+        for (ptrdiff_t b = 0; b < sw; ++b) { \
+            T *dst = xq + (a * sw + b) * plane; \
+            for (ptrdiff_t i = 0; i < Hq; ++i) { \
+                const ptrdiff_t ih = i * sh + a - pt; \
+                T *d = dst + i * Wq; \
+                if (ih < 0 || ih >= H) { \
+                    memset(d, 0, (size_t)Wq * sizeof(T)); \
+                    continue; \
+                } \
+                const T *xr = x + ih * W; \
+                for (ptrdiff_t j = 0; j < Wq; ++j) { \
+                    const ptrdiff_t iw = j * sw + b - pl; \
+                    d[j] = (iw >= 0 && iw < W) ? xr[iw] : (T)0; \
                 } \
             } \
+            memset(dst + Hq * Wq, 0, (size_t)(plane - Hq * Wq) * sizeof(T)); \
         } \
 }
 
-FC_DIRECT_DEF(f32, float)
-FC_DIRECT_DEF(f64, double)
+/* One block: KB channels x NV vectors of flat positions from q0. */
+#define FC_DIRECT_BLOCK(NAME, SUF, T, KB, NV) \
+void NAME##_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
+    const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
+    ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn) \
+{ \
+    typedef T vec __attribute__((vector_size(64))); \
+    enum { VL = 64 / sizeof(T), QB = NV * VL }; \
+    vec acc[KB][NV]; \
+    _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[k][v] = (vec){0}; \
+    const T *xb = xq + q0; \
+    for (ptrdiff_t c = 0; c < Cg; ++c) { \
+        const T *xc = xb + c * cstride; \
+        const T *wc = wp + c * RS * KB; \
+        for (ptrdiff_t t = 0; t < RS; ++t) { \
+            const T *xs = xc + taps[t]; \
+            const T *wt = wc + t * KB; \
+            vec xv[NV]; \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) \
+                memcpy(&xv[v], xs + v * VL, sizeof(vec)); \
+            /* scalar * vector broadcasts the scalar; (vec){0} + w would not fold \
+             * (-0.0 + 0.0 is +0.0) and costs an add per weight. */ \
+            _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
+                _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[k][v] += wt[k] * xv[v]; \
+        } \
+    } \
+    T out[KB][QB]; \
+    _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) \
+            memcpy(&out[k][v * VL], &acc[k][v], sizeof(vec)); \
+    ptrdiff_t oh = q0 / Wq, ow = q0 - oh * Wq; \
+    for (int j = 0; j < QB && oh < OH; ++j) { \
+        if (ow < OW) \
+            for (ptrdiff_t k = 0; k < kn; ++k) y[(k * OH + oh) * OW + ow] = out[k][j]; \
+        if (++ow == Wq) { ow = 0; ++oh; } \
+    } \
+}
+
+FC_DIRECT_PACK(f32, float)
+FC_DIRECT_PACK(f64, double)
+FC_DIRECT_BLOCK(direct_block_k8, f32, float, 8, 3)
+FC_DIRECT_BLOCK(direct_block_k8, f64, double, 8, 3)
+FC_DIRECT_BLOCK(direct_block_k1, f32, float, 1, 8)
+FC_DIRECT_BLOCK(direct_block_k1, f64, double, 1, 8)

@@ -1,5 +1,10 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True
-"""Direct convolution without a padded copy (csrc/direct.c), parallel over output rows."""
+"""Register-blocked direct convolution over csrc/direct.c (layouts in csrc/direct.h).
+
+The geometry (phase planes, taps, packed weights) is laid out once in
+fastconv.backends.direct and shared with the Numba twin; this wrapper packs
+the input planes and runs the blocks, each stage parallel over OpenMP.
+"""
 from cython.parallel cimport prange
 
 ctypedef fused real:
@@ -7,33 +12,80 @@ ctypedef fused real:
     double
 
 cdef extern from "direct.h" nogil:
-    void direct_conv2d_row_f32(const float *x, const float *w, float *y, Py_ssize_t Cg, Py_ssize_t H,
-                               Py_ssize_t W, Py_ssize_t R, Py_ssize_t S, Py_ssize_t OW, Py_ssize_t ih0,
-                               Py_ssize_t pl, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw)
-    void direct_conv2d_row_f64(const double *x, const double *w, double *y, Py_ssize_t Cg, Py_ssize_t H,
-                               Py_ssize_t W, Py_ssize_t R, Py_ssize_t S, Py_ssize_t OW, Py_ssize_t ih0,
-                               Py_ssize_t pl, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw)
+    enum:
+        FC_DIRECT_QB_K8_f32
+        FC_DIRECT_QB_K8_f64
+        FC_DIRECT_QB_K1_f32
+        FC_DIRECT_QB_K1_f64
+    void direct_pack_input_f32(const float *x, float *xq, Py_ssize_t H, Py_ssize_t W, Py_ssize_t sh,
+                               Py_ssize_t sw, Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane,
+                               Py_ssize_t pt, Py_ssize_t pl)
+    void direct_pack_input_f64(const double *x, double *xq, Py_ssize_t H, Py_ssize_t W, Py_ssize_t sh,
+                               Py_ssize_t sw, Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane,
+                               Py_ssize_t pt, Py_ssize_t pl)
+    void direct_block_k8_f32(const float *xq, const float *wp, float *y, const Py_ssize_t *taps,
+                             Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
+                             Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
+    void direct_block_k8_f64(const double *xq, const double *wp, double *y, const Py_ssize_t *taps,
+                             Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
+                             Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
+    void direct_block_k1_f32(const float *xq, const float *wp, float *y, const Py_ssize_t *taps,
+                             Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
+                             Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
+    void direct_block_k1_f64(const double *xq, const double *wp, double *y, const Py_ssize_t *taps,
+                             Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
+                             Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
 
 
-def conv2d_direct(const real[:, :, :, ::1] x,   # IN  input (N, C, H, W), unpadded
-                  const real[:, :, :, ::1] w,   # IN  weights (K, Cg, R, S)
-                  real[:, :, :, ::1] y,         # OUT (N, K, OH, OW)
-                  Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-                  Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t groups, int n_threads):
-    """y = cross-correlation of x, zero-padded by (pt, pl) at the top/left, with w."""
+def block_width(Py_ssize_t kb, Py_ssize_t itemsize):
+    """Flat output positions per block of ``kb`` (8 or 1) channels, as compiled."""
+    if kb == 8:
+        return FC_DIRECT_QB_K8_f32 if itemsize == 4 else FC_DIRECT_QB_K8_f64
+    return FC_DIRECT_QB_K1_f32 if itemsize == 4 else FC_DIRECT_QB_K1_f64
+
+
+def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
+                  const real[:, :, :, ::1] wp,    # IN  packed weights (G, nkb, Cg*R*S, kb)
+                  const Py_ssize_t[::1] taps,     # IN  offset of each tap (R*S,) in a channel's phases
+                  real[:, ::1] xq,                # WORK (N*C, sh*sw*plane) phase planes
+                  real[:, :, :, ::1] y,           # OUT (N, K, OH, OW)
+                  Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                  Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane, int n_threads):
+    """y = cross-correlation of x (zero-padded by pt, pl at the top/left) with the packed weights."""
     cdef Py_ssize_t N = y.shape[0], K = y.shape[1], OH = y.shape[2], OW = y.shape[3]
-    cdef Py_ssize_t Cg = w.shape[1], R = w.shape[2], S = w.shape[3]
-    cdef Py_ssize_t H = x.shape[2], W = x.shape[3], Kg = K // groups
-    cdef Py_ssize_t row, n, k, oh, c0
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t G = wp.shape[0], nkb = wp.shape[1], kb = wp.shape[3]
+    cdef Py_ssize_t Cg = C // G, Kg = K // G, RS = taps.shape[0], cstride = sh * sw * plane
+    cdef Py_ssize_t qb = block_width(kb, sizeof(real))
+    cdef Py_ssize_t nq = (OH * Wq + qb - 1) // qb
+    cdef Py_ssize_t i, task, n, g, b, q, c0, k0
     with nogil:
-        for row in prange(N * K * OH, num_threads=n_threads, schedule="static"):
-            n = row // (K * OH)
-            k = (row // OH) % K
-            oh = row % OH
-            c0 = (k // Kg) * Cg
+        for i in prange(N * C, num_threads=n_threads, schedule="static"):
             if real is float:
-                direct_conv2d_row_f32(&x[n, c0, 0, 0], &w[k, 0, 0, 0], &y[n, k, oh, 0],
-                                      Cg, H, W, R, S, OW, oh * sh - pt, pl, sw, dh, dw)
+                direct_pack_input_f32(&x[i // C, i % C, 0, 0], &xq[i, 0], H, W, sh, sw, Hq, Wq,
+                                      plane, pt, pl)
             else:
-                direct_conv2d_row_f64(&x[n, c0, 0, 0], &w[k, 0, 0, 0], &y[n, k, oh, 0],
-                                      Cg, H, W, R, S, OW, oh * sh - pt, pl, sw, dh, dw)
+                direct_pack_input_f64(&x[i // C, i % C, 0, 0], &xq[i, 0], H, W, sh, sw, Hq, Wq,
+                                      plane, pt, pl)
+        # Tasks ordered (n, g, q, b): consecutive tasks share their input planes.
+        for task in prange(N * G * nq * nkb, num_threads=n_threads, schedule="static"):
+            b = task % nkb
+            q = (task // nkb) % nq
+            g = (task // (nkb * nq)) % G
+            n = task // (nkb * nq * G)
+            c0 = n * C + g * Cg
+            k0 = g * Kg + b * kb
+            if kb == 8:
+                if real is float:
+                    direct_block_k8_f32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
+                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+                else:
+                    direct_block_k8_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
+                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+            else:
+                if real is float:
+                    direct_block_k1_f32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
+                                        RS, cstride, q * qb, Wq, OH, OW, 1)
+                else:
+                    direct_block_k1_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
+                                        RS, cstride, q * qb, Wq, OH, OW, 1)

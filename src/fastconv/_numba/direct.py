@@ -1,45 +1,83 @@
-"""Direct convolution without a padded copy, parallel over output rows.
+"""Register-blocked direct convolution, the Numba twin of csrc/direct.c.
 
-Same loop nest, clipping and summation order (c, r, s ascending) as csrc/direct.c.
+Same phase planes, packed weights, blocks and summation order (channel, then
+tap, ascending); the block's accumulators are a small local array that LLVM
+may or may not keep in registers, so this twin is the slower of the two.
 """
+import numpy as np
 from numba import njit, prange
 
 from .._threads import numba_threads
 
+#: Flat positions per block, per (channels per block, itemsize): as csrc/direct.h.
+_QB = {(8, 4): 48, (8, 8): 24, (1, 4): 128, (1, 8): 64}
 
-@njit(parallel=True, cache=True, nogil=True)
-def _conv2d_direct(x, w, y, sh, sw, dh, dw, pt, pl, groups):
-    N, K, OH, OW = y.shape
-    Cg, R, S = w.shape[1], w.shape[2], w.shape[3]
-    H, W = x.shape[2], x.shape[3]
-    Kg = K // groups
-    for row in prange(N * K * OH):
-        n = row // (K * OH)
-        k = (row // OH) % K
-        oh = row % OH
-        c0 = (k // Kg) * Cg
-        out = y[n, k, oh]
-        out[:] = 0
-        for c in range(Cg):
-            for r in range(R):
-                ih = oh * sh - pt + r * dh
+
+@njit(cache=True, nogil=True)
+def _pack_plane(x, xq, sh, sw, Hq, Wq, plane, pt, pl):
+    H, W = x.shape
+    xq[:] = 0
+    for a in range(sh):
+        for b in range(sw):
+            base = (a * sw + b) * plane
+            for i in range(Hq):
+                ih = i * sh + a - pt
                 if ih < 0 or ih >= H:
                     continue
-                xr = x[n, c0 + c, ih]
-                for s in range(S):
-                    wv = w[k, c, r, s]
-                    off = s * dw - pl
-                    lo = (-off + sw - 1) // sw if off < 0 else 0
-                    hi = min(OW, (W - off + sw - 1) // sw)
-                    if sw == 1:
-                        for ow in range(lo, hi):
-                            out[ow] += wv * xr[ow + off]
-                    else:
-                        for ow in range(lo, hi):
-                            out[ow] += wv * xr[ow * sw + off]
+                for j in range(Wq):
+                    iw = j * sw + b - pl
+                    if 0 <= iw < W:
+                        xq[base + i * Wq + j] = x[ih, iw]
 
 
-def conv2d_direct(x, w, y, sh, sw, dh, dw, pt, pl, groups, n_threads):
-    """y = cross-correlation of x, zero-padded by (pt, pl) at the top/left, with w."""
+@njit(parallel=True, cache=True, nogil=True)
+def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb):
+    N, K, OH, OW = y.shape
+    C = x.shape[1]
+    G, nkb, CRS, kb = wp.shape
+    Cg, Kg, RS = C // G, K // G, taps.shape[0]
+    cstride = sh * sw * plane
+    for i in prange(N * C):
+        _pack_plane(x[i // C, i % C], xq[i], sh, sw, Hq, Wq, plane, pt, pl)
+    nq = (OH * Wq + qb - 1) // qb
+    xf = xq.ravel()
+    for task in prange(N * G * nq * nkb):
+        b = task % nkb
+        q0 = ((task // nkb) % nq) * qb
+        g = (task // (nkb * nq)) % G
+        n = task // (nkb * nq * G)
+        xb = (n * C + g * Cg) * cstride + q0
+        acc = np.zeros((kb, qb), dtype=y.dtype)
+        for c in range(Cg):
+            xc = xb + c * cstride
+            for t in range(RS):
+                xs = xc + taps[t]
+                for k in range(kb):
+                    wv = wp[g, b, c * RS + t, k]
+                    for j in range(qb):
+                        acc[k, j] += wv * xf[xs + j]
+        k0 = g * Kg + b * kb
+        kn = min(kb, Kg - b * kb)
+        oh, ow = q0 // Wq, q0 % Wq
+        for j in range(qb):
+            if oh >= OH:
+                break
+            if ow < OW:
+                for k in range(kn):
+                    y[n, k0 + k, oh, ow] = acc[k, j]
+            ow += 1
+            if ow == Wq:
+                ow = 0
+                oh += 1
+
+
+def block_width(kb, itemsize):
+    """Flat output positions per block of ``kb`` (8 or 1) channels."""
+    return _QB[kb, itemsize]
+
+
+def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, n_threads):
+    """y = cross-correlation of x (zero-padded by pt, pl at the top/left) with the packed weights."""
     numba_threads(n_threads)
-    _conv2d_direct(x, w, y, sh, sw, dh, dw, pt, pl, groups)
+    _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane,
+                   block_width(wp.shape[3], x.itemsize))

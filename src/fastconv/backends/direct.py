@@ -1,12 +1,24 @@
-"""The direct backend: a convolution for few channels per group.
+"""The direct backend: a register-blocked convolution without im2col.
 
-Depthwise and thinly grouped convolutions do little arithmetic per input
-element, so what they cost is memory traffic: im2col packs R*S copies of the
-input to feed a GEMM too thin to pay for them, and the naive reference makes
-a padded copy.  This backend reads the input where it lies, skips the taps
-that fall in the padding by clipping each tap's column range, and
-accumulates one output row at a time in cache.  It serves groups of up to
-``MAX_CG`` input channels; wider groups belong to im2col, Winograd or FFT.
+im2col copies every input pixel R*S times to feed a GEMM; for the layers
+where that GEMM is small (first layers with one or three channels, LeNet's
+6 to 16 channels, strided 11x11 filters, depthwise and thinly grouped
+convolutions) the copy costs more than the product.  This backend instead
+
+1. copies each input plane once, zero-padded and split by stride phase
+   (``sh*sw`` planes of ``Hq x Wq``), so that every tap of every output is a
+   unit-stride read at an offset that is affine in the flattened output
+   index ``q = oh*Wq + ow`` (csrc/direct.h has the formulas);
+2. packs the weights so that a block's output channels are contiguous per
+   tap (:func:`pack_weights`, here, for both engines);
+3. computes blocks of ``kb`` output channels by ``qb`` flat positions in
+   vector registers, walking channels and taps: ``kb = 8`` when a group has
+   several output channels, ``kb = 1`` (wider blocks) for depthwise.
+
+The ``Wq - OW`` columns per output row that the flat index adds are computed
+and dropped: a waste of ``(S - 1)*dw / sw`` columns per row, small except for
+narrow outputs with wide filters, which the cost model accounts for.  Memory:
+one copy of the input (plus the padding) and the packed weights.
 """
 import numpy as np
 
@@ -14,17 +26,118 @@ from .._engines import kernels
 
 ENGINES = ("cython", "numba")
 STEM = "direct"
-MAX_CG = 16
+
+#: Bytes of one block's accumulators per channel row: three 64-byte vectors
+#: with 8 channels, eight with one (the C kernels' FC_DIRECT_QB_* constants).
+_ROW_BYTES = {8: 192, 1: 512}
 
 
 def unsupported(p):
-    if p.Cg > MAX_CG:
-        return f"the direct kernel is for groups of at most {MAX_CG} input channels, got {p.Cg}"
+    """None: the direct kernel serves every geometry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> p = conv2d_args(np.zeros((1, 4, 9, 9)), np.zeros((4, 1, 3, 3)), None,
+    ...                 2, "same", 2, 4)[3]
+    >>> backend.unsupported(p) is None
+    True
+    """
     return None
 
 
+def channel_block(p):
+    """Output channels per register block: 8, or 1 when a group has fewer than 4."""
+    return 8 if p.Kg >= 4 else 1
+
+
+def layout(p, itemsize):
+    """The phase-plane geometry of ``p``: ``(kb, qb, Hq, Wq, plane, taps)``.
+
+    ``taps[r*S + s]`` is where tap (r, s) of flat output 0 reads in one
+    channel's phase planes; ``plane`` is one phase plane's length, tail
+    included, so that the last block of ``qb`` positions reads inside it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> p = conv2d_args(np.zeros((1, 1, 8, 8)), np.zeros((8, 1, 3, 3)), None, 2, 1, 1, 1)[3]
+    >>> kb, qb, Hq, Wq, plane, taps = backend.layout(p, 4)
+    >>> (kb, qb, Hq, Wq), taps.tolist()
+    ((8, 48, 5, 5), [0, 74, 1, 148, 222, 149, 5, 79, 6])
+    """
+    sh, sw = p.stride
+    dh, dw = p.dilation
+    kb = channel_block(p)
+    qb = _ROW_BYTES[kb] // itemsize
+    amax, bmax = (p.R - 1) * dh // sh, (p.S - 1) * dw // sw
+    Hq, Wq = p.OH + amax, p.OW + bmax
+    plane = Hq * Wq + qb + bmax
+    r = np.arange(p.R)[:, None] * dh
+    s = np.arange(p.S)[None, :] * dw
+    taps = ((r % sh) * sw + s % sw) * plane + (r // sh) * Wq + s // sw
+    return kb, qb, Hq, Wq, plane, np.ascontiguousarray(taps.ravel(), dtype=np.intp)
+
+
+def pack_weights(w, p, kb):
+    """``wp[g, b, (c*R + r)*S + s, k] = w[g*Kg + b*kb + k, c, r, s]``, zero past Kg.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> w = np.arange(2.0 * 3).reshape(2, 3, 1, 1)
+    >>> p = conv2d_args(np.zeros((1, 3, 4, 4)), w, None, 1, 0, 1, 1)[3]
+    >>> backend.pack_weights(w, p, 8)[0, 0]
+    array([[0., 3., 0., 0., 0., 0., 0., 0.],
+           [1., 4., 0., 0., 0., 0., 0., 0.],
+           [2., 5., 0., 0., 0., 0., 0., 0.]])
+    """
+    G, Kg = p.groups, p.Kg
+    nkb = -(-Kg // kb)
+    wp = np.zeros((G, nkb * kb, p.Cg * p.R * p.S), dtype=w.dtype)
+    wp[:, :Kg] = w.reshape(G, Kg, -1)
+    return np.ascontiguousarray(wp.reshape(G, nkb, kb, -1).transpose(0, 1, 3, 2))
+
+
 def conv2d(x, w, p, engine, n_threads):
+    """NCHW cross-correlation by the register-blocked direct kernel.
+
+    Parameters
+    ----------
+    x, w : ndarray
+        Checked, C-contiguous, native float32/float64 input (N, C, H, W) and
+        weights (K, C/groups, R, S) of one dtype.
+    p : ConvParams
+        The geometry, padding resolved.
+    engine : {'cython', 'numba'}
+    n_threads : int
+
+    Returns
+    -------
+    ndarray, shape (N, K, OH, OW), x's dtype, without bias.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> x, w, _, p, _ = conv2d_args(x, np.ones((1, 1, 2, 2)), None, 2, 0, 1, 1)
+    >>> backend.conv2d(x, w, p, "numba", 1)
+    array([[[[10., 18.],
+             [42., 50.]]]])
+    """
+    kb, qb, Hq, Wq, plane, taps = layout(p, x.itemsize)
+    wp = pack_weights(w, p, kb)
+    sh, sw = p.stride
+    xq = np.empty((p.N * p.C, sh * sw * plane), dtype=x.dtype)
     y = np.empty(p.out_shape, dtype=x.dtype)
-    kernels(engine, STEM).conv2d_direct(x, w, y, p.stride[0], p.stride[1], p.dilation[0], p.dilation[1],
-                                        p.pad[0], p.pad[2], p.groups, n_threads)
+    kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
+                                        Hq, Wq, plane, n_threads)
     return y
