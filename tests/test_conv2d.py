@@ -35,6 +35,16 @@ def _cases(n=40, seed=7):
         N = int(rng.integers(1, 4))
         out.append(pytest.param((N, C, H, W), (K, cg, R, S), stride, padding, dilation, groups,
                                 id=f"g{i}-x{N}x{C}x{H}x{W}-w{K}x{cg}x{R}x{S}-s{stride}-p{padding}-d{dilation}-G{groups}"))
+    # Wider filter banks than the draws give: blocks of 8 output channels,
+    # full and partial (6, 9, 13 per group), and the layers of the benchmarks.
+    fixed = [((2, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1, 1),
+             ((3, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1, 1),
+             ((2, 3, 47, 45), (9, 3, 11, 11), 4, 0, 1, 1),
+             ((1, 4, 19, 23), (26, 2, 3, 5), (2, 1), (1, 2), (2, 1), 2),
+             ((2, 5, 12, 30), (13, 5, 7, 3), 3, "same", 1, 1)]
+    for xs, ws, stride, padding, dilation, groups in fixed:
+        out.append(pytest.param(xs, ws, stride, padding, dilation, groups,
+                                id=f"f-x{'x'.join(map(str, xs))}-w{'x'.join(map(str, ws))}-s{stride}"))
     return out
 
 
@@ -138,6 +148,17 @@ class TestConv2dSemantics:
         out = fastconv.conv2d(x, w, padding=1, backend="naive")
         np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
         np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
+
+    @pytest.mark.parametrize("engine", _dispatch.engines("direct"))
+    def test_direct_is_bitwise_the_same_at_any_thread_count(self, engine, rng):
+        # each output is summed by one register block in one order
+        x = rng.standard_normal((3, 6, 17, 15)).astype(np.float32)
+        w = rng.standard_normal((11, 6, 5, 3)).astype(np.float32)
+        with fastconv.num_threads(1):
+            one = fastconv.conv2d(x, w, stride=(2, 1), padding=2, backend="direct", engine=engine)
+        with fastconv.num_threads(2):
+            two = fastconv.conv2d(x, w, stride=(2, 1), padding=2, backend="direct", engine=engine)
+        np.testing.assert_array_equal(one, two)
 
     def test_two_threads_at_once_match_serial_calls(self, rng):
         x = rng.standard_normal((4, 8, 32, 32)).astype(np.float32)

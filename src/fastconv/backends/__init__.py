@@ -7,6 +7,7 @@
                         arrays (bias is added by the caller).
 
 ``naive`` is the reference every other backend is tested against;
-``direct`` is the kernel for depthwise and thinly grouped convolutions.
+``direct`` is the register-blocked kernel for small filter banks (first layers,
+LeNet-sized layers, strided large filters, depthwise and thin groups).
 """
 BACKENDS = ("naive", "im2col", "fft", "winograd", "direct")
