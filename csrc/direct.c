@@ -90,3 +90,43 @@ FC_DIRECT_BLOCK(direct_block_k8, f32, float, 8, 3)
 FC_DIRECT_BLOCK(direct_block_k8, f64, double, 8, 3)
 FC_DIRECT_BLOCK(direct_block_k1, f32, float, 1, 8)
 FC_DIRECT_BLOCK(direct_block_k1, f64, double, 1, 8)
+
+/* Weight gradient (direct.h): KB x TB vector accumulators summed over images
+ * and flat positions, then across their lanes.  Each sum runs in one fixed
+ * order, whatever the thread count. */
+#define FC_DIRECT_WGRAD(SUF, T) \
+void direct_wgrad_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC_RESTRICT dw, \
+    const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, ptrdiff_t gy_n, ptrdiff_t Lq, \
+    ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k) \
+{ \
+    typedef T vec __attribute__((vector_size(64))); \
+    enum { VL = 64 / sizeof(T), KB = FC_DIRECT_WGRAD_KB, TB = FC_DIRECT_WGRAD_TB }; \
+    ptrdiff_t koff[KB], toff[TB]; \
+    for (int k = 0; k < KB; ++k) koff[k] = (k < kn ? k : kn - 1) * Lq; \
+    for (int t = 0; t < TB; ++t) toff[t] = taps[t < tn ? t : tn - 1]; \
+    vec acc[KB][TB]; \
+    _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
+        _Pragma("GCC unroll 8") for (int t = 0; t < TB; ++t) acc[k][t] = (vec){0}; \
+    for (ptrdiff_t n = 0; n < N; ++n) { \
+        const T *g = gyq + n * gy_n, *x = xq + n * x_n; \
+        for (ptrdiff_t q = 0; q < Lq; q += VL) { \
+            vec gv[KB], xv[TB]; \
+            _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
+                memcpy(&gv[k], g + koff[k] + q, sizeof(vec)); \
+            _Pragma("GCC unroll 8") for (int t = 0; t < TB; ++t) \
+                memcpy(&xv[t], x + toff[t] + q, sizeof(vec)); \
+            _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
+                _Pragma("GCC unroll 8") for (int t = 0; t < TB; ++t) acc[k][t] += gv[k] * xv[t]; \
+        } \
+    } \
+    for (ptrdiff_t k = 0; k < kn; ++k) \
+        for (ptrdiff_t t = 0; t < tn; ++t) { \
+            T lanes[VL], s = 0; \
+            memcpy(lanes, &acc[k][t], sizeof(vec)); \
+            for (int l = 0; l < VL; ++l) s += lanes[l]; \
+            dw[k * dw_k + t] = s; \
+        } \
+}
+
+FC_DIRECT_WGRAD(f32, float)
+FC_DIRECT_WGRAD(f64, double)

@@ -30,6 +30,22 @@
         const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
         ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
 
+/* Weight gradient of one (KB channels) x (one input channel) x (TB taps)
+ * block: dw[k*dw_k + t] = sum over images n and flat positions q < Lq of
+ * gyq[n*gy_n + k*Lq + q] * xq[n*x_n + taps[t] + q], where gyq is the output
+ * gradient in the same flat layout as the outputs, zero in the dropped
+ * columns and the tail, so those positions add nothing.  kn <= KB channels
+ * and tn <= TB taps are valid; the rest are computed on repeated rows and
+ * not stored. */
+#define FC_DIRECT_WGRAD_DECL(SUF, T) \
+    void direct_wgrad_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC_RESTRICT dw, \
+        const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, ptrdiff_t gy_n, ptrdiff_t Lq, \
+        ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k);
+#define FC_DIRECT_WGRAD_KB 4
+#define FC_DIRECT_WGRAD_TB 5
+
+FC_DIRECT_WGRAD_DECL(f32, float)
+FC_DIRECT_WGRAD_DECL(f64, double)
 FC_DIRECT_DECL(f32, float)
 FC_DIRECT_DECL(f64, double)
 

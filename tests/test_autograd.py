@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import fastconv.nn.functional as F
-from fastconv import _engines, nn
+from fastconv import _dispatch, _engines, nn
+from fastconv._validation import conv2d_args
+from fastconv.backends import direct as direct_backend
 from fastconv.nn.tensor import Function, Tensor, unbroadcast
 
 from conftest import TOL, rel_err
@@ -75,10 +77,17 @@ CONV_CASES = {
 }
 
 
+@pytest.fixture(params=["direct", "im2col"])
+def weight_grad_path(request, monkeypatch):
+    """Force the weight gradient through the direct kernel or im2col + GEMM."""
+    monkeypatch.setattr(F, "_DIRECT_WGRAD_MAX_WEIGHTS", 1 << 40 if request.param == "direct" else -1)
+    return request.param
+
+
 class TestConv2d:
     @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("case", list(CONV_CASES), ids=list(CONV_CASES))
-    def test_matches_torch_values_and_gradients(self, case, dtype, rng):
+    def test_matches_torch_values_and_gradients(self, case, dtype, rng, weight_grad_path):
         c = dict(CONV_CASES[case])
         xs, ws = c.pop("x"), c.pop("w")
         arrays = [rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype),
@@ -88,13 +97,32 @@ class TestConv2d:
 
     @pytest.mark.parametrize("case", ["stride2-pad1", "groups2-asym", "lenet-conv1"])
     def test_batch_tiled_backward_matches_torch(self, case, rng, monkeypatch):
-        # A tiny column budget forces one image per tile.
+        # A tiny column budget forces one image per tile (of im2col's weight gradient).
         monkeypatch.setattr(F, "_COLS_BYTES", 1)
+        monkeypatch.setattr(F, "_DIRECT_WGRAD_MAX_WEIGHTS", -1)
         c = dict(CONV_CASES[case])
         xs, ws = c.pop("x"), c.pop("w")
         arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
         check_against_torch(lambda x, w, b: F.conv2d(x, w, b, **c),
                             lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **c), arrays)
+
+    @pytest.mark.parametrize("engine", _dispatch.engines("direct"))
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("case", list(CONV_CASES), ids=list(CONV_CASES))
+    def test_direct_weight_gradient_kernel_matches_torch(self, case, dtype, engine, rng):
+        c = dict(CONV_CASES[case])
+        xs, ws = c.pop("x"), c.pop("w")
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        x4, w4, _, p, _ = conv2d_args(x, w, None, c.get("stride", 1), c.get("padding", 0),
+                                      c.get("dilation", 1), c.get("groups", 1))
+        gy = rng.standard_normal(p.out_shape).astype(dtype)
+        tw = torch.from_numpy(w.astype(np.float64)).requires_grad_()
+        torch.nn.functional.conv2d(torch.from_numpy(x.astype(np.float64)), tw, **c).backward(
+            torch.from_numpy(gy.astype(np.float64)))
+        got = direct_backend.weight_grad(x4, gy, p, engine, 2)
+        assert got.dtype == dtype
+        assert rel_err(got, tw.grad.numpy()) < TOL[np.dtype(dtype)]
 
     def test_same_padding_even_kernel(self, rng):
         # TensorFlow SAME with an even kernel pads asymmetrically: the

@@ -71,6 +71,40 @@ def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb):
                 oh += 1
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl):
+    N, C = x.shape[0], x.shape[1]
+    K, Cg, RS = dw.shape
+    Lq = gyq.shape[2]
+    G = C // Cg
+    Kg = K // G
+    for i in prange(N * C):
+        _pack_plane(x[i // C, i % C], xq[i], sh, sw, Hq, Wq, plane, pt, pl)
+    xf = xq.ravel()
+    cstride = sh * sw * plane
+    for task in prange(K * Cg * RS):
+        t = task % RS
+        c = (task // RS) % Cg
+        k = task // (RS * Cg)
+        ch = (k // Kg) * Cg + c
+        # lanes as the C kernel's vectors: position q adds into lane q % vl
+        lanes = np.zeros(vl, dtype=dw.dtype)
+        for n in range(N):
+            xs = (n * C + ch) * cstride + taps[t]
+            for q in range(Lq):
+                lanes[q % vl] += gyq[n, k, q] * xf[xs + q]
+        s = dw.dtype.type(0)
+        for l in range(vl):
+            s += lanes[l]
+        dw[k, c, t] = s
+
+
+def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, n_threads):
+    """dw = the weight gradient of the convolution of x with output gradient gyq."""
+    numba_threads(n_threads)
+    _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, 64 // x.itemsize)
+
+
 def block_width(kb, itemsize):
     """Flat output positions per block of ``kb`` (8 or 1) channels."""
     return _QB[kb, itemsize]

@@ -141,3 +141,56 @@ def conv2d(x, w, p, engine, n_threads):
     kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
                                         Hq, Wq, plane, n_threads)
     return y
+
+
+#: Vector width (bytes) of the weight-gradient kernel's loads; the flat
+#: output gradient is padded to a multiple of it.
+_VECTOR_BYTES = 64
+
+
+def weight_grad(x, gy, p, engine, n_threads):
+    """The weight gradient ``dL/dw`` of the convolution ``p``, given ``dL/dy``.
+
+    ``dw[k, c, r, s] = sum over n, oh, ow of gy[n, k, oh, ow] *
+    x[n, g*Cg + c, oh*sh - pt + r*dh, ow*sw - pl + s*dw]`` (zero in the
+    padding), read from the same phase planes as the forward pass, with
+    ``gy`` laid out in the forward's flat index (zeros in the dropped
+    columns): no column matrix is built.  Each sum runs over images, then
+    positions, in one order, whatever the thread count.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    gy : ndarray, shape (N, K, OH, OW)
+        C-contiguous, x's dtype.
+    p : ConvParams
+    engine : {'cython', 'numba'}
+    n_threads : int
+
+    Returns
+    -------
+    ndarray, shape (K, Cg, R, S)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> x, w, _, p, _ = conv2d_args(x, np.ones((1, 1, 2, 2)), None, 1, 0, 1, 1)
+    >>> backend.weight_grad(x, np.ones((1, 1, 2, 2)), p, "numba", 1)[0, 0]
+    array([[ 8., 12.],
+           [20., 24.]])
+    """
+    _, _, Hq, Wq, plane, taps = layout(p, x.itemsize)
+    vl = _VECTOR_BYTES // x.itemsize
+    L = p.OH * Wq
+    Lq = -(-L // vl) * vl
+    gyq = np.zeros((p.N, p.K, Lq), dtype=x.dtype)
+    gyq[:, :, :L].reshape(p.N, p.K, p.OH, Wq)[..., :p.OW] = gy
+    sh, sw = p.stride
+    xq = np.empty((p.N * p.C, sh * sw * plane), dtype=x.dtype)
+    dw = np.empty((p.K, p.Cg, p.R * p.S), dtype=x.dtype)
+    kernels(engine, STEM).weight_grad(x, gyq, taps, xq, dw, sh, sw, p.pad[0], p.pad[2],
+                                      Hq, Wq, plane, n_threads)
+    return dw.reshape(p.K, p.Cg, p.R, p.S)
