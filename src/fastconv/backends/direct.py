@@ -23,6 +23,7 @@ one copy of the input (plus the padding) and the packed weights.
 import numpy as np
 
 from .._engines import kernels
+from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
 STEM = "direct"
@@ -136,7 +137,7 @@ def conv2d(x, w, p, engine, n_threads):
     kb, qb, Hq, Wq, plane, taps = layout(p, x.itemsize)
     wp = pack_weights(w, p, kb)
     sh, sw = p.stride
-    xq = np.empty((p.N * p.C, sh * sw * plane), dtype=x.dtype)
+    xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     y = np.empty(p.out_shape, dtype=x.dtype)
     kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
                                         Hq, Wq, plane, n_threads)
@@ -186,10 +187,11 @@ def weight_grad(x, gy, p, engine, n_threads):
     vl = _VECTOR_BYTES // x.itemsize
     L = p.OH * Wq
     Lq = -(-L // vl) * vl
-    gyq = np.zeros((p.N, p.K, Lq), dtype=x.dtype)
+    gyq = buffer("direct-gy", (p.N, p.K, Lq), x.dtype)
+    gyq[...] = 0
     gyq[:, :, :L].reshape(p.N, p.K, p.OH, Wq)[..., :p.OW] = gy
     sh, sw = p.stride
-    xq = np.empty((p.N * p.C, sh * sw * plane), dtype=x.dtype)
+    xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     dw = np.empty((p.K, p.Cg, p.R * p.S), dtype=x.dtype)
     kernels(engine, STEM).weight_grad(x, gyq, taps, xq, dw, sh, sw, p.pad[0], p.pad[2],
                                       Hq, Wq, plane, n_threads)

@@ -49,7 +49,6 @@ image's rows only, then an in-place column pass).  float32 stays on
 scipy.fft, whose complex64 column pass measured 3x faster than numpy's.
 """
 import math
-import threading
 from functools import lru_cache
 
 import numpy as np
@@ -57,6 +56,7 @@ import scipy.fft as sfft
 from numpy.lib.stride_tricks import as_strided
 
 from .._engines import kernels
+from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
 STEM = "fft"
@@ -72,10 +72,6 @@ _NS_MAC = 0.4
 _NS_COPY = 0.3
 _NS_CALL = 2000.0
 _TILE_PENALTY = 1.25
-# Single-plane buffers larger than this are not kept between calls.
-_KEEP_BYTES = 64 * 2 ** 20
-
-_local = threading.local()
 
 
 def _extent(k, d):
@@ -223,21 +219,10 @@ def _kernel_spectra(w, L1, L2, n_threads):
     return np.ascontiguousarray(spec).reshape(K, Cg, -1)
 
 
-def _buffer(name, shape, dtype):
-    """A per-thread array kept between calls (its pages stay mapped)."""
-    size = math.prod(shape)
-    buf = getattr(_local, name, None)
-    if buf is None or buf.dtype != dtype or buf.size < size:
-        buf = np.empty(size, dtype)
-        if buf.nbytes <= _KEEP_BYTES:
-            setattr(_local, name, buf)
-    return buf[:size].reshape(shape)
-
-
 def _plane_spectrum(a, L1, L2, name):
     """rfft2 of one real plane at (L1, L2) into the buffer ``name``: the row
     pass over the plane's own rows, the padded rows zero, the column pass in place."""
-    S = _buffer(name, (L1, L2 // 2 + 1), np.complex128)
+    S = buffer(name, (L1, L2 // 2 + 1), np.complex128)
     h = a.shape[0]
     np.fft.rfft(a, n=L2, axis=1, out=S[:h])
     S[h:] = 0
@@ -246,12 +231,12 @@ def _plane_spectrum(a, L1, L2, name):
 
 def _single_plane(x, w, out, pad, L1, L2):
     """The float64 one-image, one-kernel correlation through kept buffers."""
-    X = _plane_spectrum(x, L1, L2, "x")
-    Y = _plane_spectrum(w, L1, L2, "w")
+    X = _plane_spectrum(x, L1, L2, "fft-x")
+    Y = _plane_spectrum(w, L1, L2, "fft-w")
     np.conjugate(Y, out=Y)
     np.multiply(Y, X, out=Y)
     np.fft.ifft(Y, axis=0, out=Y)
-    yc = np.fft.irfft(Y, n=L2, axis=1, out=_buffer("y", (L1, L2), np.float64))
+    yc = np.fft.irfft(Y, n=L2, axis=1, out=buffer("fft-y", (L1, L2), np.float64))
     for d0, s0, ln in _segments(pad[0], out.shape[0], L1):
         for e0, t0, lm in _segments(pad[2], out.shape[1], L2):
             out[d0:d0 + ln, e0:e0 + lm] = yc[s0:s0 + ln, t0:t0 + lm]

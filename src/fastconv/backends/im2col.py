@@ -29,12 +29,11 @@ A 1x1, stride-1, unpadded convolution needs no packing: it is
 ``col2im`` (the adjoint of the packing, accumulating because windows
 overlap) is exposed for backward passes, with ``im2col`` beside it.
 """
-import threading
-
 import numpy as np
 
 from .._blas import gemm
 from .._engines import kernels
+from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
 STEM = "im2col"
@@ -56,9 +55,6 @@ WORKSPACE_BYTES = 32 << 20
 #: GEMMs would then spend as much repacking the weights as multiplying.
 BATCH_LAYOUT_RATIO = 4
 
-_local = threading.local()
-
-
 def unsupported(p):
     """None: im2col serves every geometry (stride, padding, dilation, groups).
 
@@ -73,26 +69,6 @@ def unsupported(p):
     True
     """
     return None
-
-
-def _workspace(size, dtype):
-    """A reused, per-thread scratch buffer of ``size`` elements.
-
-    Reusing it saves the page faults of a fresh multi-megabyte allocation on
-    every call, which cost as much as packing a small layer.  Per thread, so
-    concurrent calls from several Python threads never share it.  Only
-    buffers within :data:`WORKSPACE_BYTES` are kept: the one-image tile of a
-    huge image is allocated for its call alone, not held for the process's
-    lifetime.
-    """
-    dtype = np.dtype(dtype)
-    buf = getattr(_local, dtype.char, None)
-    if buf is not None and buf.size >= size:
-        return buf[:size]
-    buf = np.empty(size, dtype)
-    if size * dtype.itemsize <= WORKSPACE_BYTES:
-        setattr(_local, dtype.char, buf)
-    return buf
 
 
 def is_pointwise(p):
@@ -181,7 +157,7 @@ def conv2d(x, w, p, engine, n_threads):
             # One buffer for both the columns and, in the batch layout, the
             # GEMM's result, so a call holds a single workspace.
             extra = gm * Kg * m * L if layout == "batch" else 0
-            work = _workspace(size + extra, x.dtype)
+            work = buffer("im2col", (size + extra,), x.dtype, WORKSPACE_BYTES)
             cols = work[:size].reshape(gm * rows, m * L)
             pack(x, cols, n0, m, g0 * Cg, gm * Cg, *geom, n_threads)
             yt = y3[n0:n0 + m, g0 * Kg:(g0 + gm) * Kg]
