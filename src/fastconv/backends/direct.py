@@ -20,6 +20,8 @@ and dropped: a waste of ``(S - 1)*dw / sw`` columns per row, small except for
 narrow outputs with wide filters, which the cost model accounts for.  Memory:
 one copy of the input (plus the padding) and the packed weights.
 """
+from functools import lru_cache
+
 import numpy as np
 
 from .._engines import kernels
@@ -54,12 +56,15 @@ def channel_block(p):
     return 8 if p.Kg >= 4 else 1
 
 
+@lru_cache(maxsize=256)
 def layout(p, itemsize):
     """The phase-plane geometry of ``p``: ``(kb, qb, Hq, Wq, plane, taps)``.
 
     ``taps[r*S + s]`` is where tap (r, s) of flat output 0 reads in one
     channel's phase planes; ``plane`` is one phase plane's length, tail
     included, so that the last block of ``qb`` positions reads inside it.
+    Memoised (a training loop asks for the same few geometries): the
+    returned ``taps`` must not be modified.
 
     Examples
     --------
@@ -81,7 +86,9 @@ def layout(p, itemsize):
     r = np.arange(p.R)[:, None] * dh
     s = np.arange(p.S)[None, :] * dw
     taps = ((r % sh) * sw + s % sw) * plane + (r // sh) * Wq + s // sw
-    return kb, qb, Hq, Wq, plane, np.ascontiguousarray(taps.ravel(), dtype=np.intp)
+    taps = np.ascontiguousarray(taps.ravel(), dtype=np.intp)
+    taps.setflags(write=False)
+    return kb, qb, Hq, Wq, plane, taps
 
 
 def pack_weights(w, p, kb):
