@@ -88,6 +88,8 @@ FC_DIRECT_PACK(f32, float)
 FC_DIRECT_PACK(f64, double)
 FC_DIRECT_BLOCK(direct_block_k8, f32, float, 8, 3)
 FC_DIRECT_BLOCK(direct_block_k8, f64, double, 8, 3)
+FC_DIRECT_BLOCK(direct_block_k6, f32, float, 6, 4)
+FC_DIRECT_BLOCK(direct_block_k6, f64, double, 6, 4)
 FC_DIRECT_BLOCK(direct_block_k1, f32, float, 1, 8)
 FC_DIRECT_BLOCK(direct_block_k1, f64, double, 1, 8)
 

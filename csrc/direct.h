@@ -26,6 +26,9 @@
     void direct_block_k8_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
         const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
         ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn); \
+    void direct_block_k6_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
+        const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
+        ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn); \
     void direct_block_k1_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
         const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
         ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
@@ -49,9 +52,12 @@ FC_DIRECT_WGRAD_DECL(f64, double)
 FC_DIRECT_DECL(f32, float)
 FC_DIRECT_DECL(f64, double)
 
-/* Flat positions per block: QB_K8 with 8 channels, QB_K1 with one. */
+/* Flat positions per block: QB_K8 with 8 channels, QB_K6 with 6 (filter
+ * banks of 6, 12, ... channels per group, LeNet's), QB_K1 with one. */
 #define FC_DIRECT_QB_K8_f32 48
 #define FC_DIRECT_QB_K8_f64 24
+#define FC_DIRECT_QB_K6_f32 64
+#define FC_DIRECT_QB_K6_f64 32
 #define FC_DIRECT_QB_K1_f32 128
 #define FC_DIRECT_QB_K1_f64 64
 #endif

@@ -15,6 +15,8 @@ cdef extern from "direct.h" nogil:
     enum:
         FC_DIRECT_QB_K8_f32
         FC_DIRECT_QB_K8_f64
+        FC_DIRECT_QB_K6_f32
+        FC_DIRECT_QB_K6_f64
         FC_DIRECT_QB_K1_f32
         FC_DIRECT_QB_K1_f64
         FC_DIRECT_WGRAD_KB
@@ -29,6 +31,12 @@ cdef extern from "direct.h" nogil:
                              Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
                              Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
     void direct_block_k8_f64(const double *xq, const double *wp, double *y, const Py_ssize_t *taps,
+                             Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
+                             Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
+    void direct_block_k6_f32(const float *xq, const float *wp, float *y, const Py_ssize_t *taps,
+                             Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
+                             Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
+    void direct_block_k6_f64(const double *xq, const double *wp, double *y, const Py_ssize_t *taps,
                              Py_ssize_t Cg, Py_ssize_t RS, Py_ssize_t cstride, Py_ssize_t q0,
                              Py_ssize_t Wq, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kn)
     void direct_block_k1_f32(const float *xq, const float *wp, float *y, const Py_ssize_t *taps,
@@ -57,9 +65,11 @@ cdef void _pack(const real[:, :, :, ::1] x, real[:, ::1] xq, Py_ssize_t sh, Py_s
 
 
 def block_width(Py_ssize_t kb, Py_ssize_t itemsize):
-    """Flat output positions per block of ``kb`` (8 or 1) channels, as compiled."""
+    """Flat output positions per block of ``kb`` (8, 6 or 1) channels, as compiled."""
     if kb == 8:
         return FC_DIRECT_QB_K8_f32 if itemsize == 4 else FC_DIRECT_QB_K8_f64
+    if kb == 6:
+        return FC_DIRECT_QB_K6_f32 if itemsize == 4 else FC_DIRECT_QB_K6_f64
     return FC_DIRECT_QB_K1_f32 if itemsize == 4 else FC_DIRECT_QB_K1_f64
 
 
@@ -94,6 +104,13 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
                                         RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
                 else:
                     direct_block_k8_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
+                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+            elif kb == 6:
+                if real is float:
+                    direct_block_k6_f32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
+                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+                else:
+                    direct_block_k6_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
                                         RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
             else:
                 if real is float:

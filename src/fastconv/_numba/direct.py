@@ -10,7 +10,7 @@ from numba import njit, prange
 from .._threads import numba_threads
 
 #: Flat positions per block, per (channels per block, itemsize): as csrc/direct.h.
-_QB = {(8, 4): 48, (8, 8): 24, (1, 4): 128, (1, 8): 64}
+_QB = {(8, 4): 48, (8, 8): 24, (6, 4): 64, (6, 8): 32, (1, 4): 128, (1, 8): 64}
 
 
 @njit(cache=True, nogil=True)
@@ -106,7 +106,7 @@ def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, n_threads):
 
 
 def block_width(kb, itemsize):
-    """Flat output positions per block of ``kb`` (8 or 1) channels."""
+    """Flat output positions per block of ``kb`` (8, 6 or 1) channels."""
     return _QB[kb, itemsize]
 
 

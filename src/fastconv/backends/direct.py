@@ -12,8 +12,8 @@ convolutions) the copy costs more than the product.  This backend instead
 2. packs the weights so that a block's output channels are contiguous per
    tap (:func:`pack_weights`, here, for both engines);
 3. computes blocks of ``kb`` output channels by ``qb`` flat positions in
-   vector registers, walking channels and taps: ``kb = 8`` when a group has
-   several output channels, ``kb = 1`` (wider blocks) for depthwise.
+   vector registers, walking channels and taps: ``kb = 8`` or ``6`` when a
+   group has several output channels, ``kb = 1`` (wider blocks) for depthwise.
 
 The ``Wq - OW`` columns per output row that the flat index adds are computed
 and dropped: a waste of ``(S - 1)*dw / sw`` columns per row, small except for
@@ -31,8 +31,8 @@ ENGINES = ("cython", "numba")
 STEM = "direct"
 
 #: Bytes of one block's accumulators per channel row: three 64-byte vectors
-#: with 8 channels, eight with one (the C kernels' FC_DIRECT_QB_* constants).
-_ROW_BYTES = {8: 192, 1: 512}
+#: with 8 channels, four with 6, eight with one (csrc/direct.h's FC_DIRECT_QB_*).
+_ROW_BYTES = {8: 192, 6: 256, 1: 512}
 
 
 def unsupported(p):
@@ -52,8 +52,21 @@ def unsupported(p):
 
 
 def channel_block(p):
-    """Output channels per register block: 8, or 1 when a group has fewer than 4."""
-    return 8 if p.Kg >= 4 else 1
+    """Output channels per register block: 8 or 6, whichever pads a group's
+    channels less (8 on a tie), or 1 when a group has fewer than 4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> [backend.channel_block(conv2d_args(np.zeros((1, 1, 5, 5)), np.zeros((k, 1, 3, 3)),
+    ...                                    None, 1, 0, 1, 1)[3]) for k in (1, 6, 12, 16, 96)]
+    [1, 6, 6, 8, 8]
+    """
+    if p.Kg < 4:
+        return 1
+    return 6 if -(-p.Kg // 6) * 6 < -(-p.Kg // 8) * 8 else 8
 
 
 @lru_cache(maxsize=256)
