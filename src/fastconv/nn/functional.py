@@ -615,12 +615,48 @@ def adaptive_avg_pool2d(x, output_size):
 # Activations, dropout, normalisation
 # =============================================================================
 
+# Eval-mode batch norm and ReLU run on the ``pointwise`` kernels: one parallel
+# pass where numpy makes two (batch norm) or one single-threaded ones
+# (ResNet-50 batch 8, 2 threads: batch norm 125 -> 36 ms, ReLU 40 -> 21 ms).
+# Below _POINTWISE_MIN elements numpy's pass is as fast as a kernel call
+# (float32, measured: a Cython call costs ~2 us, a Numba one ~5 us); below
+# _POINTWISE_PER_THREAD elements per thread a second thread costs more than
+# it saves (2 threads: 1 wins at 131k elements, 2 at 221k).
+_POINTWISE_MIN = {"cython": 1 << 14, "numba": 1 << 16}
+_POINTWISE_PER_THREAD = 100_000
+
+
+@lru_cache(maxsize=None)
+def _pointwise():
+    """(engine, kernels) of the ``pointwise`` stem, or None where no engine has it."""
+    try:
+        eng = _engines.pick("pointwise")
+    except ValueError:
+        return None
+    return eng, _engines.kernels(eng, "pointwise")
+
+
+def _pointwise_for(x):
+    """(kernels, n_threads) when the pointwise kernels pay for ``x``, else None."""
+    pw = _pointwise()
+    if (pw is None or x.dtype not in (np.float32, np.float64) or not x.dtype.isnative
+            or not x.flags.c_contiguous or x.ndim < 2 or x.size < _POINTWISE_MIN[pw[0]]):
+        return None
+    return pw[1], max(1, min(get_num_threads(), x.size // _POINTWISE_PER_THREAD))
+
+
 class ReLU(Function):
     # np.maximum and a multiply by the mask: ~15x faster than np.where with a
-    # scalar zero (measured on float32 LeNet activations).
+    # scalar zero (measured on float32 LeNet activations).  The pointwise
+    # kernel gives np.maximum's result bit for bit (a NaN stays, -0.0 -> 0.0).
     def forward(self, x):
         if self.needs_input_grad:
             self.mask = x > 0
+        pw = _pointwise_for(x)
+        if pw is not None:
+            y = np.empty_like(x)
+            pw[0].relu(x.reshape(-1), y.reshape(-1), pw[1])
+            return y
         return np.maximum(x, x.dtype.type(0))
 
     def backward(self, g):
@@ -771,9 +807,19 @@ class BatchNorm(Function):
         mean = mean.astype(x.dtype)
         if not self.needs_input_grad:
             # Nothing to save for a backward: one affine map, two passes over x
-            # instead of four (inference is dominated by such passes).
+            # instead of four (inference is dominated by such passes), or one
+            # parallel pass on the pointwise kernel, which rounds the product and
+            # the sum as numpy does.  A scale or shift of another dtype (say
+            # float64 weights on float32 x) keeps numpy's promotion.
             scale = invstd if weight is None else invstd * weight
             shift = -mean * scale if bias is None else bias - mean * scale
+            pw = _pointwise_for(x)
+            if pw is not None and scale.dtype == x.dtype and shift.dtype == x.dtype:
+                y = np.empty_like(x)
+                x3, y3 = x.reshape(x.shape[0], C, -1), y.reshape(x.shape[0], C, -1)
+                pw[0].channel_affine(x3, np.ascontiguousarray(scale), np.ascontiguousarray(shift),
+                                     y3, False, pw[1])
+                return y
             y = np.multiply(x, scale.reshape(bshape))
             y += shift.reshape(bshape)
             return y

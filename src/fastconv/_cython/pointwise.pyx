@@ -1,0 +1,77 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True
+"""One-pass elementwise maps over the C kernels in csrc/pointwise.c: the
+per-channel affine map of eval-mode batch norm (optionally fused with ReLU)
+and ReLU.
+
+Same functions and arguments as fastconv._numba.pointwise; see
+csrc/pointwise.h for the arithmetic and NaN rules.  Each thread takes one
+contiguous range of the flattened array (the work is memory-bound and uniform,
+so static, equal ranges balance it).
+"""
+from cython.parallel cimport prange
+
+ctypedef fused real:
+    float
+    double
+
+cdef extern from "pointwise.h" nogil:
+    void pointwise_channel_affine_f32(const float *x, const float *scale, const float *shift,
+                                      float *y, Py_ssize_t C, Py_ssize_t L,
+                                      Py_ssize_t e0, Py_ssize_t e1, int relu)
+    void pointwise_channel_affine_f64(const double *x, const double *scale, const double *shift,
+                                      double *y, Py_ssize_t C, Py_ssize_t L,
+                                      Py_ssize_t e0, Py_ssize_t e1, int relu)
+    void pointwise_relu_f32(const float *x, float *y, Py_ssize_t e0, Py_ssize_t e1)
+    void pointwise_relu_f64(const double *x, double *y, Py_ssize_t e0, Py_ssize_t e1)
+
+
+cdef inline Py_ssize_t _range_len(Py_ssize_t total, int n_parts) nogil:
+    # Ranges of whole 64-byte lines (16 floats) so that threads never write
+    # to the same cache line.
+    cdef Py_ssize_t step = (total + n_parts - 1) // n_parts
+    return (step + 15) // 16 * 16
+
+
+def channel_affine(const real[:, :, ::1] x,   # IN  (N, C, L): L = product of trailing dims
+                   const real[::1] scale,     # IN  (C,)
+                   const real[::1] shift,     # IN  (C,)
+                   real[:, :, ::1] y,         # OUT (N, C, L); may be x itself
+                   bint relu, int n_threads):
+    """y[n, c, :] = x[n, c, :] * scale[c] + shift[c], then max(., 0) when relu."""
+    cdef Py_ssize_t C = x.shape[1], L = x.shape[2]
+    cdef Py_ssize_t total = x.shape[0] * C * L, step, e0, e1
+    cdef int k, parts = max(1, n_threads), r = relu
+    if total == 0:
+        return
+    step = _range_len(total, parts)
+    with nogil:
+        for k in prange(parts, num_threads=parts, schedule="static"):
+            e0 = k * step
+            e1 = min(e0 + step, total)
+            if e0 < e1:
+                if real is float:
+                    pointwise_channel_affine_f32(&x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0],
+                                                 C, L, e0, e1, r)
+                else:
+                    pointwise_channel_affine_f64(&x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0],
+                                                 C, L, e0, e1, r)
+
+
+def relu(const real[::1] x,   # IN  flat
+         real[::1] y,         # OUT flat, same length; may be x itself
+         int n_threads):
+    """y = max(x, 0) with np.maximum's NaN rule (a NaN stays a NaN)."""
+    cdef Py_ssize_t total = x.shape[0], step, e0, e1
+    cdef int k, parts = max(1, n_threads)
+    if total == 0:
+        return
+    step = _range_len(total, parts)
+    with nogil:
+        for k in prange(parts, num_threads=parts, schedule="static"):
+            e0 = k * step
+            e1 = min(e0 + step, total)
+            if e0 < e1:
+                if real is float:
+                    pointwise_relu_f32(&x[0], &y[0], e0, e1)
+                else:
+                    pointwise_relu_f64(&x[0], &y[0], e0, e1)
