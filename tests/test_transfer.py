@@ -371,3 +371,79 @@ class TestKerasFiles:
 def test_check_state_dict_accepts_a_matching_dict():
     lin = nn.Linear(3, 2)
     assert check_state_dict(lin, {"weight": np.zeros((2, 3)), "bias": np.zeros(2)}) == ([], [])
+
+
+# =============================================================================
+# The example: fastconv transfer
+# =============================================================================
+
+# Every stage once, on a few dozen embedded digits; one thread, as on a shared machine.
+TINY_EXAMPLE = ["--pretrain-per-class", "10", "--pretrain-epochs", "1", "--shots", "4", "--head-epochs", "2",
+                "--finetune-epochs", "1", "--scratch-epochs", "1", "--batch", "10", "--width", "4",
+                "--test-per-class", "5", "--threads", "1"]
+
+
+class TestTransferExample:
+    def test_runs_every_stage_and_says_whether_the_target_is_met(self, capsys):
+        import fastconv
+        from fastconv.cli import main
+        threads = fastconv.get_num_threads()
+        assert main(["transfer", *TINY_EXAMPLE]) == 0
+        out = capsys.readouterr().out
+        for line in ("pre-trained on classes 0-4: test accuracy", "frozen features + new head:",
+                     "fine-tuned whole network:", "from scratch:", "head on 60 features (stages)",
+                     "frozen features + new head vs scratch:", "the 10-point target"):
+            assert line in out
+        assert fastconv.get_num_threads() == threads  # --threads is scoped to the run
+
+    def test_experiment_returns_the_three_accuracies(self):
+        import argparse
+        from fastconv.cli.transfer import add_arguments, experiment
+        p = argparse.ArgumentParser()
+        add_arguments(p)
+        results = experiment(p.parse_args([*TINY_EXAMPLE, "--features", "last"]), log=lambda msg: None)
+        assert list(results) == ["frozen features + new head", "fine-tuned (body lr x0.1)",
+                                 "from scratch (same images)"]
+        assert all(0.0 <= a <= 1.0 for a in results.values())
+
+    def test_missing_fashion_says_how_to_install(self, tmp_path, monkeypatch, capsys):
+        from fastconv.cli import main
+        from fastconv.data import mnist as mnist_mod
+        monkeypatch.setattr(mnist_mod, "FASHION_DIR", tmp_path / "absent")
+        assert main(["transfer", *TINY_EXAMPLE, "--data", "fashion"]) == 2
+        captured = capsys.readouterr()
+        assert "apt-get install dataset-fashion-mnist" in captured.err
+        assert "pre-trained" not in captured.out  # failed before any training
+
+    def test_auto_falls_back_to_the_embedded_digits(self, tmp_path, monkeypatch):
+        import argparse
+        from fastconv.cli.transfer import add_arguments, prepare
+        from fastconv.data import mnist as mnist_mod
+        monkeypatch.setattr(mnist_mod, "FASHION_DIR", tmp_path / "absent")
+        p = argparse.ArgumentParser()
+        add_arguments(p)
+        data = prepare(p.parse_args([*TINY_EXAMPLE, "--data", "auto"]))
+        assert data["name"].startswith("MNIST")
+        assert data["new"][0].shape == (20, 1, 28, 28) and sorted(set(data["new"][1])) == [0, 1, 2, 3, 4]
+
+    @pytest.mark.parametrize("args, match", [
+        (["--shots", "0"], "--shots must be >= 1"),
+        (["--shift", "-1"], "--shift must be >= 0"),
+        (["--threads", "0"], "--threads must be >= 1"),
+    ])
+    def test_bad_arguments_are_usage_errors(self, args, match, capsys):
+        from fastconv.cli import main
+        assert main(["transfer", *TINY_EXAMPLE, *args]) == 2
+        assert match in capsys.readouterr().err
+
+    def test_stage_pooled_resnet_feeds_all_four_stages_to_the_head(self):
+        from fastconv.cli.transfer import build
+        model = build(5, 4, 0)
+        x = _x((2, 1, 28, 28))
+        assert model.forward_features(x).shape == (2, 60)  # 4 + 8 + 16 + 32 channels
+        loss = F.cross_entropy(model(x), nn.Tensor(np.array([0, 1])))
+        loss.backward()
+        assert model.conv1.weight.grad is not None and model.layer1[0].conv1.weight.grad is not None
+        assert build(5, 4, 0, "last").fc.weight.shape == (5, 32)
+        with pytest.raises(ValueError, match="features must be one of"):
+            build(5, 4, 0, "middle")
