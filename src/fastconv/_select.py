@@ -63,9 +63,14 @@ def features(p, backend):
     if backend == "naive":
         return [1.0, direct, N * p.C * Hp * Wp, out]
     if backend == "direct":
-        # a strided row is a gather, not a vector load: its taps cost more
-        strided = p.stride[1] > 1
-        return [1.0, 0 if strided else direct, direct if strided else 0, out]
+        # The work its register blocks really do (channels rounded up to the
+        # block, the flat index's Wq - OW dropped columns, the last block's
+        # tail), and its one phase-split copy of the input.
+        from .backends import direct as mod
+        kb, qb, Hq, Wq, plane, _ = mod.layout(p, 4)
+        blocks = N * G * math.ceil(p.Kg / kb) * math.ceil(OH * Wq / qb)
+        return [1.0, blocks * kb * qb * Cg * R * S,
+                N * p.C * p.stride[0] * p.stride[1] * plane, out]
     if backend == "im2col":
         pointwise = R == S == 1 and p.stride == (1, 1) and not any(p.pad)
         return [1.0, direct, 0 if pointwise else N * G * Cg * R * S * OH * OW, out]
@@ -85,26 +90,26 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [4.344e-06, 4.847e-11, 1.945e-10, 3.831e-10],
-    "direct|cython|float64": [3.497e-06, 8.402e-11, 1.954e-10, 5.107e-10],
-    "direct|numba|float32": [7.48e-06, 4.149e-10, 5.207e-10, 2.437e-10],
-    "direct|numba|float64": [6.954e-06, 4.188e-10, 5.225e-10, 3.093e-10],
-    "fft|cython|float32": [0.0003187, 1.087e-10, 9.5e-11, 4.346e-09],
-    "fft|cython|float64": [0.0002143, 2.436e-10, 1.391e-10, 8.03e-09],
-    "fft|numba|float32": [0.0003475, 1.67e-10, 6.862e-11, 4.188e-09],
-    "fft|numba|float64": [0.0002331, 3.151e-10, 1.88e-10, 6.266e-09],
-    "im2col|cython|float32": [1.897e-05, 1.271e-11, 3.477e-10, 0.0],
-    "im2col|cython|float64": [2.66e-05, 1.958e-11, 6.128e-10, 0.0],
-    "im2col|numba|float32": [2.066e-05, 1.278e-11, 3.605e-10, 0.0],
-    "im2col|numba|float64": [3.252e-05, 1.929e-11, 5.695e-10, 0.0],
-    "naive|cython|float32": [2.665e-05, 4.816e-11, 7.457e-10, 1.285e-10],
-    "naive|cython|float64": [2.52e-05, 9.074e-11, 1.204e-09, 2.619e-10],
-    "naive|numba|float32": [3.069e-05, 4.837e-11, 7.427e-10, 2.574e-10],
-    "naive|numba|float64": [2.979e-05, 9.875e-11, 1.377e-09, 9.284e-11],
-    "winograd|cython|float32": [6.203e-05, 8.572e-12, 5.938e-10, 0.0],
-    "winograd|cython|float64": [4.826e-05, 1.951e-11, 6.437e-10, 1.573e-09],
-    "winograd|numba|float32": [6.36e-05, 9.915e-12, 7.631e-10, 0.0],
-    "winograd|numba|float64": [6.543e-05, 1.731e-11, 1.17e-09, 0.0],
+    "direct|cython|float32": [1.318e-05, 6.167e-12, 5.86e-10, 1.977e-10],
+    "direct|cython|float64": [1.619e-05, 1.349e-11, 7.343e-10, 1.398e-10],
+    "direct|numba|float32": [1.64e-05, 1.457e-10, 7.129e-10, 1.015e-09],
+    "direct|numba|float64": [1.997e-05, 1.919e-10, 9.091e-10, 9.423e-10],
+    "fft|cython|float32": [6.275e-05, 1.016e-10, 4.163e-11, 6.485e-09],
+    "fft|cython|float64": [3.643e-05, 1.895e-10, 1.236e-10, 8.808e-09],
+    "fft|numba|float32": [7.182e-05, 1.476e-10, 4.98e-11, 5.921e-09],
+    "fft|numba|float64": [3.222e-05, 2.971e-10, 1.503e-10, 8.355e-09],
+    "im2col|cython|float32": [2.189e-05, 1.295e-11, 3.25e-10, 0.0],
+    "im2col|cython|float64": [2.662e-05, 1.825e-11, 6.009e-10, 0.0],
+    "im2col|numba|float32": [2.279e-05, 1.282e-11, 3.416e-10, 0.0],
+    "im2col|numba|float64": [2.96e-05, 1.83e-11, 5.913e-10, 0.0],
+    "naive|cython|float32": [3.08e-05, 5.582e-11, 6.35e-10, 0.0],
+    "naive|cython|float64": [2.48e-05, 9.114e-11, 1.209e-09, 1.675e-10],
+    "naive|numba|float32": [2.983e-05, 5.877e-11, 7.707e-10, 0.0],
+    "naive|numba|float64": [2.553e-05, 9.673e-11, 1.356e-09, 6.502e-11],
+    "winograd|cython|float32": [5.664e-05, 7.87e-12, 5.786e-10, 5.533e-12],
+    "winograd|cython|float64": [4.841e-05, 1.578e-11, 4.354e-10, 2.317e-09],
+    "winograd|numba|float32": [6.479e-05, 9.319e-12, 6.104e-10, 6.248e-10],
+    "winograd|numba|float64": [6.1e-05, 1.451e-11, 8.241e-10, 1.055e-09],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
@@ -401,6 +406,10 @@ CALIBRATION_SHAPES = [
     ((8, 32, 28, 28), (64, 32, 5, 5), 1, 2, 1),
     ((16, 16, 32, 32), (32, 16, 7, 7), 1, 3, 1),
     ((1, 1, 512, 512), (1, 1, 11, 11), 1, 5, 1),
+    ((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1),
+    ((4, 3, 227, 227), (96, 3, 11, 11), 4, 0, 1),
+    ((16, 64, 14, 14), (64, 64, 3, 3), 1, 1, 1),
+    ((4, 128, 28, 28), (128, 128, 3, 3), 2, 1, 1),
 ]
 
 
