@@ -49,7 +49,8 @@ def _fast_len(n):
 
 
 def features(p, backend):
-    """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out].
+    """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
+    (and, for ``direct``, the multiply-adds of its one-channel blocks apart).
 
     ``macs`` are the multiply-adds of the backend's main loop (for Winograd
     its transformed-domain products, for FFT the spectral product), ``moved``
@@ -66,11 +67,15 @@ def features(p, backend):
         # The work its register blocks really do (channels rounded up to the
         # block, the flat index's Wq - OW dropped columns, the last block's
         # tail), and its one phase-split copy of the input.
+        # One-channel blocks (depthwise, single images) load a vector per
+        # multiply-add where the 8- and 6-channel blocks load one per 6 to 8:
+        # their multiply-adds are a feature of their own.
         from .backends import direct as mod
         kb, qb, Hq, Wq, plane, _ = mod.layout(p, 4)
         blocks = N * G * math.ceil(p.Kg / kb) * math.ceil(OH * Wq / qb)
-        return [1.0, blocks * kb * qb * Cg * R * S,
-                N * p.C * p.stride[0] * p.stride[1] * plane, out]
+        macs = blocks * kb * qb * Cg * R * S
+        return [1.0, 0 if kb == 1 else macs, N * p.C * p.stride[0] * p.stride[1] * plane, out,
+                macs if kb == 1 else 0]
     if backend == "im2col":
         pointwise = R == S == 1 and p.stride == (1, 1) and not any(p.pad)
         return [1.0, direct, 0 if pointwise else N * G * Cg * R * S * OH * OW, out]
@@ -90,30 +95,30 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.318e-05, 6.167e-12, 5.86e-10, 1.977e-10],
-    "direct|cython|float64": [1.619e-05, 1.349e-11, 7.343e-10, 1.398e-10],
-    "direct|numba|float32": [1.64e-05, 1.457e-10, 7.129e-10, 1.015e-09],
-    "direct|numba|float64": [1.997e-05, 1.919e-10, 9.091e-10, 9.423e-10],
-    "fft|cython|float32": [6.275e-05, 1.016e-10, 4.163e-11, 6.485e-09],
-    "fft|cython|float64": [3.643e-05, 1.895e-10, 1.236e-10, 8.808e-09],
-    "fft|numba|float32": [7.182e-05, 1.476e-10, 4.98e-11, 5.921e-09],
-    "fft|numba|float64": [3.222e-05, 2.971e-10, 1.503e-10, 8.355e-09],
-    "im2col|cython|float32": [2.189e-05, 1.295e-11, 3.25e-10, 0.0],
-    "im2col|cython|float64": [2.662e-05, 1.825e-11, 6.009e-10, 0.0],
-    "im2col|numba|float32": [2.279e-05, 1.282e-11, 3.416e-10, 0.0],
-    "im2col|numba|float64": [2.96e-05, 1.83e-11, 5.913e-10, 0.0],
-    "naive|cython|float32": [3.08e-05, 5.582e-11, 6.35e-10, 0.0],
-    "naive|cython|float64": [2.48e-05, 9.114e-11, 1.209e-09, 1.675e-10],
-    "naive|numba|float32": [2.983e-05, 5.877e-11, 7.707e-10, 0.0],
-    "naive|numba|float64": [2.553e-05, 9.673e-11, 1.356e-09, 6.502e-11],
-    "winograd|cython|float32": [5.664e-05, 7.87e-12, 5.786e-10, 5.533e-12],
-    "winograd|cython|float64": [4.841e-05, 1.578e-11, 4.354e-10, 2.317e-09],
-    "winograd|numba|float32": [6.479e-05, 9.319e-12, 6.104e-10, 6.248e-10],
-    "winograd|numba|float64": [6.1e-05, 1.451e-11, 8.241e-10, 1.055e-09],
+    "direct|cython|float32": [1.344e-05, 6.019e-12, 5.257e-10, 2.181e-10, 1.466e-11],
+    "direct|cython|float64": [1.467e-05, 1.29e-11, 6.105e-10, 1.885e-10, 2.816e-11],
+    "direct|numba|float32": [1.553e-05, 1.46e-10, 7.418e-10, 8.999e-10, 1.567e-10],
+    "direct|numba|float64": [1.8e-05, 1.912e-10, 8.201e-10, 9.156e-10, 1.987e-10],
+    "fft|cython|float32": [5.781e-05, 1.331e-10, 4.015e-11, 6.042e-09],
+    "fft|cython|float64": [4.054e-05, 2.214e-10, 1.113e-10, 8.928e-09],
+    "fft|numba|float32": [5.021e-05, 1.558e-10, 3.069e-11, 6.421e-09],
+    "fft|numba|float64": [3.641e-05, 3.001e-10, 1.285e-10, 8.669e-09],
+    "im2col|cython|float32": [2.587e-05, 1.271e-11, 3.332e-10, 0.0],
+    "im2col|cython|float64": [2.858e-05, 1.813e-11, 5.683e-10, 0.0],
+    "im2col|numba|float32": [2.479e-05, 1.232e-11, 3.551e-10, 0.0],
+    "im2col|numba|float64": [2.875e-05, 1.825e-11, 5.592e-10, 0.0],
+    "naive|cython|float32": [3.189e-05, 5.473e-11, 6.971e-10, 0.0],
+    "naive|cython|float64": [2.557e-05, 9.741e-11, 1.144e-09, 0.0],
+    "naive|numba|float32": [3.162e-05, 5.658e-11, 7.804e-10, 0.0],
+    "naive|numba|float64": [2.866e-05, 1.032e-10, 1.222e-09, 0.0],
+    "winograd|cython|float32": [6.237e-05, 9.093e-12, 5.486e-10, 3.267e-11],
+    "winograd|cython|float64": [5.04e-05, 1.59e-11, 5.265e-10, 1.82e-09],
+    "winograd|numba|float32": [6.267e-05, 1.023e-11, 6.736e-10, 2.61e-10],
+    "winograd|numba|float64": [5.986e-05, 1.678e-11, 1.046e-09, 0.0],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
-    "direct": [2e-5, 1.0 / 1e10, 0.0, 1.0 / 2e9],
+    "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10],
     "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
@@ -131,11 +136,17 @@ def _data():
 
 
 def coefficients(backend, engine, dtype):
-    """Cost coefficients: calibrated here if available, else shipped, else fallback."""
-    row = _data()["models"].get(_model_key(backend, engine, dtype))
-    if row is None:
-        row = DEFAULT_COEFFS.get(f"{backend}|{engine}|{dtype}")
-    return row if row is not None else _FALLBACK[backend]
+    """Cost coefficients: calibrated here if available, else shipped, else fallback.
+
+    A row of another length than the fallback's (fitted by an older version
+    on other features) is passed over.
+    """
+    n = len(_FALLBACK[backend])
+    for row in (_data()["models"].get(_model_key(backend, engine, dtype)),
+                DEFAULT_COEFFS.get(f"{backend}|{engine}|{dtype}")):
+        if row is not None and len(row) == n:
+            return row
+    return _FALLBACK[backend]
 
 
 def _compile_penalty(backend, engine):
