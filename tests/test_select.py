@@ -34,6 +34,15 @@ class TestChoice:
         assert a.choice == b.choice
         assert _dispatch.backend_module(a.choice[0]).unsupported(a.geometry) is None
 
+    def test_a_fitted_row_of_another_length_is_passed_over(self):
+        # an older version's fit (other features) in the cache must not break the model
+        key = _select._model_key("direct", "cython", "float32")
+        _select._data()["models"][key] = [1.0, 2.0, 3.0]
+        row = _select.coefficients("direct", "cython", "float32")
+        assert len(row) == len(_select._FALLBACK["direct"])
+        p = _select._params((1, 3, 32, 32), (8, 3, 3, 3), 1, 1, 1, 1, np.float32)
+        assert np.isfinite(_select.predict(p, "direct", "cython"))
+
     @pytest.mark.parametrize("xs,ws,stride,padding,groups", SHAPES)
     def test_explain_lists_every_candidate_that_can_serve(self, xs, ws, stride, padding, groups):
         e = fastconv.explain(xs, ws, stride=stride, padding=padding, groups=groups)
