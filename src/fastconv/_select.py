@@ -77,8 +77,14 @@ def features(p, backend):
         return [1.0, 0 if kb == 1 else macs, N * p.C * p.stride[0] * p.stride[1] * plane, out,
                 macs if kb == 1 else 0]
     if backend == "im2col":
-        pointwise = R == S == 1 and p.stride == (1, 1) and not any(p.pad)
-        return [1.0, direct, 0 if pointwise else N * G * Cg * R * S * OH * OW, out]
+        # Its "batch" layout (many small images in one GEMM) writes the
+        # product to a scratch matrix and reorders it into NCHW: an extra
+        # pass over the outputs, strided, that the per-image layout avoids.
+        from .backends import im2col as mod
+        pointwise = mod.is_pointwise(p)
+        layout = "image" if pointwise else mod._plan(p, 4, get_num_threads())[2]
+        packed = 0 if pointwise else N * G * Cg * R * S * OH * OW
+        return [1.0, direct, packed, out, out if layout == "batch" else 0]
     if backend == "fft":
         hk, wk = p.dilation[0] * (R - 1) + 1, p.dilation[1] * (S - 1) + 1
         L = _fast_len(Hp) * (_fast_len(Wp) // 2 + 1)
@@ -95,31 +101,31 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.344e-05, 6.019e-12, 5.257e-10, 2.181e-10, 1.466e-11],
-    "direct|cython|float64": [1.467e-05, 1.29e-11, 6.105e-10, 1.885e-10, 2.816e-11],
-    "direct|numba|float32": [1.553e-05, 1.46e-10, 7.418e-10, 8.999e-10, 1.567e-10],
-    "direct|numba|float64": [1.8e-05, 1.912e-10, 8.201e-10, 9.156e-10, 1.987e-10],
-    "fft|cython|float32": [5.781e-05, 1.331e-10, 4.015e-11, 6.042e-09],
-    "fft|cython|float64": [4.054e-05, 2.214e-10, 1.113e-10, 8.928e-09],
-    "fft|numba|float32": [5.021e-05, 1.558e-10, 3.069e-11, 6.421e-09],
-    "fft|numba|float64": [3.641e-05, 3.001e-10, 1.285e-10, 8.669e-09],
-    "im2col|cython|float32": [2.587e-05, 1.271e-11, 3.332e-10, 0.0],
-    "im2col|cython|float64": [2.858e-05, 1.813e-11, 5.683e-10, 0.0],
-    "im2col|numba|float32": [2.479e-05, 1.232e-11, 3.551e-10, 0.0],
-    "im2col|numba|float64": [2.875e-05, 1.825e-11, 5.592e-10, 0.0],
-    "naive|cython|float32": [3.189e-05, 5.473e-11, 6.971e-10, 0.0],
-    "naive|cython|float64": [2.557e-05, 9.741e-11, 1.144e-09, 0.0],
-    "naive|numba|float32": [3.162e-05, 5.658e-11, 7.804e-10, 0.0],
-    "naive|numba|float64": [2.866e-05, 1.032e-10, 1.222e-09, 0.0],
-    "winograd|cython|float32": [6.237e-05, 9.093e-12, 5.486e-10, 3.267e-11],
-    "winograd|cython|float64": [5.04e-05, 1.59e-11, 5.265e-10, 1.82e-09],
-    "winograd|numba|float32": [6.267e-05, 1.023e-11, 6.736e-10, 2.61e-10],
-    "winograd|numba|float64": [5.986e-05, 1.678e-11, 1.046e-09, 0.0],
+    "direct|cython|float32": [1.314e-05, 6.053e-12, 4.73e-10, 2.261e-10, 1.492e-11],
+    "direct|cython|float64": [1.427e-05, 1.265e-11, 5.032e-10, 2.355e-10, 2.892e-11],
+    "direct|numba|float32": [1.685e-05, 1.436e-10, 6.979e-10, 9.594e-10, 1.566e-10],
+    "direct|numba|float64": [1.787e-05, 1.849e-10, 7.407e-10, 1.08e-09, 1.978e-10],
+    "fft|cython|float32": [5.716e-05, 1.145e-10, 3.524e-11, 6.191e-09],
+    "fft|cython|float64": [4.382e-05, 2.052e-10, 1.454e-10, 7.543e-09],
+    "fft|numba|float32": [5.436e-05, 1.528e-10, 3.475e-11, 5.858e-09],
+    "fft|numba|float64": [4.353e-05, 3.256e-10, 1.252e-10, 7.432e-09],
+    "im2col|cython|float32": [2.162e-05, 1.181e-11, 3.441e-10, 0.0, 1.014e-09],
+    "im2col|cython|float64": [3.066e-05, 1.761e-11, 5.684e-10, 0.0, 1.554e-09],
+    "im2col|numba|float32": [2.235e-05, 1.197e-11, 3.522e-10, 0.0, 1.098e-09],
+    "im2col|numba|float64": [3.375e-05, 1.792e-11, 5.485e-10, 0.0, 1.26e-09],
+    "naive|cython|float32": [2.758e-05, 5.15e-11, 7.238e-10, 0.0],
+    "naive|cython|float64": [2.529e-05, 9.189e-11, 1.156e-09, 0.0],
+    "naive|numba|float32": [3.351e-05, 5.149e-11, 8.421e-10, 0.0],
+    "naive|numba|float64": [2.635e-05, 9.546e-11, 1.367e-09, 0.0],
+    "winograd|cython|float32": [6.119e-05, 8.847e-12, 5.551e-10, 1.173e-11],
+    "winograd|cython|float64": [4.678e-05, 1.474e-11, 3.631e-10, 2.507e-09],
+    "winograd|numba|float32": [6.353e-05, 9.86e-12, 6.179e-10, 5.534e-10],
+    "winograd|numba|float64": [6.098e-05, 1.506e-11, 7.512e-10, 1.191e-09],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10],
-    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
+    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
 }
@@ -421,6 +427,8 @@ CALIBRATION_SHAPES = [
     ((4, 3, 227, 227), (96, 3, 11, 11), 4, 0, 1),
     ((16, 64, 14, 14), (64, 64, 3, 3), 1, 1, 1),
     ((4, 128, 28, 28), (128, 128, 3, 3), 2, 1, 1),
+    ((16, 32, 16, 16), (64, 32, 3, 3), 2, 1, 1),
+    ((32, 8, 28, 28), (16, 8, 3, 3), 2, 1, 1),
 ]
 
 
