@@ -50,7 +50,8 @@ def _fast_len(n):
 
 def features(p, backend):
     """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
-    (and, for ``direct``, the multiply-adds of its one-channel blocks apart).
+    (and, for ``direct``, the multiply-adds of its one-channel blocks apart and
+    its (block, input channel) pairs).
 
     ``macs`` are the multiply-adds of the backend's main loop (for Winograd
     its transformed-domain products, for FFT the spectral product), ``moved``
@@ -73,9 +74,11 @@ def features(p, backend):
         from .backends import direct as mod
         kb, qb, Hq, Wq, plane, _ = mod.layout(p, 4)
         blocks = N * G * math.ceil(p.Kg / kb) * math.ceil(OH * Wq / qb)
+        # Each (block, input channel) pair also costs a switch to another
+        # channel's planes, which few taps per channel (1x1) do not hide.
         macs = blocks * kb * qb * Cg * R * S
         return [1.0, 0 if kb == 1 else macs, N * p.C * p.stride[0] * p.stride[1] * plane, out,
-                macs if kb == 1 else 0]
+                macs if kb == 1 else 0, blocks * Cg]
     if backend == "im2col":
         # Its "batch" layout (many small images in one GEMM) writes the
         # product to a scratch matrix and reorders it into NCHW: an extra
@@ -83,8 +86,11 @@ def features(p, backend):
         from .backends import im2col as mod
         pointwise = mod.is_pointwise(p)
         layout = "image" if pointwise else mod._plan(p, 4, get_num_threads())[2]
+        # A pointwise layer is one plain GEMM on the input as it lies, which
+        # BLAS runs faster per multiply-add than the products over packed tiles.
         packed = 0 if pointwise else N * G * Cg * R * S * OH * OW
-        return [1.0, direct, packed, out, out if layout == "batch" else 0]
+        return [1.0, 0 if pointwise else direct, packed, out, out if layout == "batch" else 0,
+                direct if pointwise else 0]
     if backend == "fft":
         hk, wk = p.dilation[0] * (R - 1) + 1, p.dilation[1] * (S - 1) + 1
         L = _fast_len(Hp) * (_fast_len(Wp) // 2 + 1)
@@ -101,31 +107,31 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.314e-05, 6.053e-12, 4.73e-10, 2.261e-10, 1.492e-11],
-    "direct|cython|float64": [1.427e-05, 1.265e-11, 5.032e-10, 2.355e-10, 2.892e-11],
-    "direct|numba|float32": [1.685e-05, 1.436e-10, 6.979e-10, 9.594e-10, 1.566e-10],
-    "direct|numba|float64": [1.787e-05, 1.849e-10, 7.407e-10, 1.08e-09, 1.978e-10],
-    "fft|cython|float32": [5.716e-05, 1.145e-10, 3.524e-11, 6.191e-09],
-    "fft|cython|float64": [4.382e-05, 2.052e-10, 1.454e-10, 7.543e-09],
-    "fft|numba|float32": [5.436e-05, 1.528e-10, 3.475e-11, 5.858e-09],
-    "fft|numba|float64": [4.353e-05, 3.256e-10, 1.252e-10, 7.432e-09],
-    "im2col|cython|float32": [2.162e-05, 1.181e-11, 3.441e-10, 0.0, 1.014e-09],
-    "im2col|cython|float64": [3.066e-05, 1.761e-11, 5.684e-10, 0.0, 1.554e-09],
-    "im2col|numba|float32": [2.235e-05, 1.197e-11, 3.522e-10, 0.0, 1.098e-09],
-    "im2col|numba|float64": [3.375e-05, 1.792e-11, 5.485e-10, 0.0, 1.26e-09],
-    "naive|cython|float32": [2.758e-05, 5.15e-11, 7.238e-10, 0.0],
-    "naive|cython|float64": [2.529e-05, 9.189e-11, 1.156e-09, 0.0],
-    "naive|numba|float32": [3.351e-05, 5.149e-11, 8.421e-10, 0.0],
-    "naive|numba|float64": [2.635e-05, 9.546e-11, 1.367e-09, 0.0],
-    "winograd|cython|float32": [6.119e-05, 8.847e-12, 5.551e-10, 1.173e-11],
-    "winograd|cython|float64": [4.678e-05, 1.474e-11, 3.631e-10, 2.507e-09],
-    "winograd|numba|float32": [6.353e-05, 9.86e-12, 6.179e-10, 5.534e-10],
-    "winograd|numba|float64": [6.098e-05, 1.506e-11, 7.512e-10, 1.191e-09],
+    "direct|cython|float32": [1.311e-05, 6.012e-12, 4.351e-10, 2.37e-10, 1.521e-11, 6.774e-10],
+    "direct|cython|float64": [1.585e-05, 1.264e-11, 4.908e-10, 2.181e-10, 2.907e-11, 1.715e-09],
+    "direct|numba|float32": [1.722e-05, 1.446e-10, 6.721e-10, 9.515e-10, 1.596e-10, 5.436e-10],
+    "direct|numba|float64": [1.842e-05, 1.855e-10, 7.417e-10, 1.076e-09, 2.013e-10, 1.935e-09],
+    "fft|cython|float32": [5.33e-05, 1.14e-10, 3.892e-11, 6.33e-09],
+    "fft|cython|float64": [3.989e-05, 2.125e-10, 1.314e-10, 8.756e-09],
+    "fft|numba|float32": [4.978e-05, 1.64e-10, 3.816e-11, 6.245e-09],
+    "fft|numba|float64": [3.53e-05, 3.248e-10, 1.532e-10, 8.286e-09],
+    "im2col|cython|float32": [2.377e-05, 1.372e-11, 3.273e-10, 0.0, 6.987e-10, 9.568e-12],
+    "im2col|cython|float64": [2.279e-05, 1.839e-11, 6.171e-10, 0.0, 1.167e-09, 1.834e-11],
+    "im2col|numba|float32": [2.525e-05, 1.398e-11, 3.43e-10, 0.0, 3.612e-10, 9.093e-12],
+    "im2col|numba|float64": [2.89e-05, 1.875e-11, 5.845e-10, 0.0, 1.212e-09, 1.798e-11],
+    "naive|cython|float32": [2.578e-05, 6.018e-11, 8.01e-10, 0.0],
+    "naive|cython|float64": [2.406e-05, 1.032e-10, 1.196e-09, 0.0],
+    "naive|numba|float32": [2.75e-05, 6.287e-11, 9.329e-10, 0.0],
+    "naive|numba|float64": [2.676e-05, 1.102e-10, 1.361e-09, 0.0],
+    "winograd|cython|float32": [5.917e-05, 8.876e-12, 5.285e-10, 1.37e-10],
+    "winograd|cython|float64": [4.827e-05, 1.5e-11, 5.29e-10, 2.086e-09],
+    "winograd|numba|float32": [6.542e-05, 9.92e-12, 7.432e-10, 0.0],
+    "winograd|numba|float64": [6.013e-05, 1.626e-11, 1.078e-09, 0.0],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
-    "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10],
-    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8],
+    "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8],
+    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
 }
@@ -429,6 +435,9 @@ CALIBRATION_SHAPES = [
     ((4, 128, 28, 28), (128, 128, 3, 3), 2, 1, 1),
     ((16, 32, 16, 16), (64, 32, 3, 3), 2, 1, 1),
     ((32, 8, 28, 28), (16, 8, 3, 3), 2, 1, 1),
+    ((4, 128, 28, 28), (256, 128, 1, 1), 1, 0, 1),
+    ((8, 256, 14, 14), (64, 256, 1, 1), 1, 0, 1),
+    ((4, 64, 56, 56), (128, 64, 1, 1), 2, 0, 1),
 ]
 
 
