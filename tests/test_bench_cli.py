@@ -81,9 +81,18 @@ class TestCases:
         assert all(c.x_shape[0] <= 512 for c in quick if c.group == "images")
         assert len([c for c in quick if c.group == "layers"]) == len(_bench.LAYERS)
 
-    def test_image_params_are_the_valid_correlation_convolve2d_runs(self):
-        p = _bench.case("img512-k31-float32").params()
-        assert (p.H, p.W, p.R, p.S, p.OH, p.OW) == (542, 542, 31, 31, 512, 512)
+    def test_image_params_are_the_geometry_convolve2d_resolves(self, monkeypatch):
+        # what auto chooses and tune stores must be keyed as the timed call is
+        from fastconv import _dispatch, _signal
+        seen = []
+        real = _dispatch.resolve_for
+        monkeypatch.setattr(_dispatch, "resolve_for", lambda p, *a, **k: seen.append(p) or real(p, *a, **k))
+        c = _bench.case("img512-k31-float32")
+        x, w = c.data(0)
+        _signal.convolve2d(x, w, mode="same")
+        p = c.params()
+        assert seen == [p]
+        assert (p.H, p.W, p.pad, p.OH, p.OW) == (512, 512, (15, 15, 15, 15), 512, 512)
 
     def test_layer_output_shape_matches_the_layer(self):
         assert _bench.case("alexnet-conv1").params().out_shape == (8, 96, 55, 55)

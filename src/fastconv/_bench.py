@@ -84,25 +84,24 @@ class Case:
     def params(self):
         """The :class:`~fastconv._validation.ConvParams` fastconv runs.
 
-        For an image this is the 'valid' correlation of the boundary-extended
-        image that ``convolve2d`` reduces to, so ``candidates(params)`` lists
-        the backends that can serve the case.
+        For an image this is the geometry ``convolve2d`` itself runs (the
+        'valid' correlation of the image zero-padded as scipy reads it), so
+        ``candidates(params)`` lists the backends that can serve the case and
+        ``auto``'s choice and tuning apply to the very call that is timed.
 
         Examples
         --------
         >>> from fastconv._bench import case
-        >>> case("img512-k15-float64").params().H
-        526
+        >>> case("img512-k15-float64").params().pad
+        (7, 7, 7, 7)
         """
+        from ._signal import params_for
         from ._validation import conv2d_args
         if self.group == "images":
-            (H, W), (R, S) = self.x_shape, self.w_shape
-            xs, ws, stride, pad = (1, 1, H + R - 1, W + S - 1), (1, 1, R, S), 1, 0
-        else:
-            xs, ws, stride, pad = self.x_shape, self.w_shape, self.stride, self.padding
+            return params_for(self.x_shape, self.w_shape, "same", self.dtype)
         # np.empty: conv2d_args only reads shapes and dtypes here.
-        x, w = np.empty(xs, self.dtype), np.empty(ws, self.dtype)
-        return conv2d_args(x, w, None, stride, pad, 1, 1)[3]
+        x, w = np.empty(self.x_shape, self.dtype), np.empty(self.w_shape, self.dtype)
+        return conv2d_args(x, w, None, self.stride, self.padding, 1, 1)[3]
 
     @property
     def flops(self):

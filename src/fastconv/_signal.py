@@ -31,6 +31,34 @@ def _out_len(mode, i, n):
     return {"full": i + n - 1, "same": i, "valid": i - n + 1}[mode]
 
 
+def _widths(shape, kshape, mode, convolve):
+    """((top, bottom), (left, right)): how far each output's reads reach past the image."""
+    out = []
+    for i, n in zip(shape, kshape):
+        start = _start(mode, n, convolve)
+        out.append((-start, start + _out_len(mode, i, n) + n - 1 - i))
+    return out
+
+
+def params_for(shape, kshape, mode="full", dtype="float64", convolve=True):
+    """The geometry ``convolve2d`` (or ``correlate2d``) of a zero-filled image runs.
+
+    The 'valid' correlation of the image zero-padded as scipy reads it, as
+    :class:`~fastconv._validation.ConvParams`: what ``auto`` chooses and
+    ``tune`` measures for such a call.
+
+    Examples
+    --------
+    >>> from fastconv._signal import params_for
+    >>> p = params_for((512, 512), (15, 15), "same", "float32")
+    >>> (p.H, p.W, p.pad, p.out_shape)
+    (512, 512, (7, 7, 7, 7), (1, 1, 512, 512))
+    """
+    (t, b), (l, r) = _widths(shape, kshape, mode, convolve)
+    return ConvParams(1, 1, shape[0], shape[1], 1, kshape[0], kshape[1], (1, 1), (t, b, l, r),
+                      (1, 1), 1, np.dtype(dtype).name)
+
+
 def _extend(a, kshape, mode, boundary, fill, convolve):
     """The image every output reads from, as scipy reads it, and its padding.
 
@@ -42,10 +70,7 @@ def _extend(a, kshape, mode, boundary, fill, convolve):
     kernel (a kernel larger than the image reflects again and again), which
     is exactly np.pad's 'symmetric' and 'wrap'.
     """
-    width = []
-    for i, n in zip(a.shape, kshape):
-        start = _start(mode, n, convolve)
-        width.append((-start, start + _out_len(mode, i, n) + n - 1 - i))
+    width = _widths(a.shape, kshape, mode, convolve)
     if boundary == "fill":
         if fill == 0:
             return a, (*width[0], *width[1])
