@@ -53,6 +53,14 @@ cdef extern from "direct.h" nogil:
                           Py_ssize_t tn, Py_ssize_t dw_k)
 
 
+ctypedef void (*block_f32)(const float *, const float *, float *, const Py_ssize_t *, Py_ssize_t,
+                           Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                           Py_ssize_t) noexcept nogil
+ctypedef void (*block_f64)(const double *, const double *, double *, const Py_ssize_t *, Py_ssize_t,
+                           Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                           Py_ssize_t) noexcept nogil
+
+
 cdef void _pack(const real[:, :, :, ::1] x, real[:, ::1] xq, Py_ssize_t sh, Py_ssize_t sw,
                 Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane,
                 int n_threads) noexcept nogil:
@@ -88,6 +96,11 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
     cdef Py_ssize_t qb = block_width(kb, sizeof(real))
     cdef Py_ssize_t nq = (OH * Wq + qb - 1) // qb
     cdef Py_ssize_t task, n, g, b, q, c0, k0
+    # The block kernel for this channel block size, picked once, not per task.
+    cdef block_f32 block32 = (direct_block_k8_f32 if kb == 8 else
+                              direct_block_k6_f32 if kb == 6 else direct_block_k1_f32)
+    cdef block_f64 block64 = (direct_block_k8_f64 if kb == 8 else
+                              direct_block_k6_f64 if kb == 6 else direct_block_k1_f64)
     with nogil:
         _pack(x, xq, sh, sw, pt, pl, Hq, Wq, plane, n_threads)
         # Tasks ordered (n, g, q, b): consecutive tasks share their input planes.
@@ -98,28 +111,12 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
             n = task // (nkb * nq * G)
             c0 = n * C + g * Cg
             k0 = g * Kg + b * kb
-            if kb == 8:
-                if real is float:
-                    direct_block_k8_f32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
-                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
-                else:
-                    direct_block_k8_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
-                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
-            elif kb == 6:
-                if real is float:
-                    direct_block_k6_f32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
-                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
-                else:
-                    direct_block_k6_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
-                                        RS, cstride, q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+            if real is float:
+                block32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg, RS, cstride,
+                        q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
             else:
-                if real is float:
-                    direct_block_k1_f32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
-                                        RS, cstride, q * qb, Wq, OH, OW, 1)
-                else:
-                    direct_block_k1_f64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg,
-                                        RS, cstride, q * qb, Wq, OH, OW, 1)
-
+                block64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg, RS, cstride,
+                        q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
 
 def weight_grad(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
                 const real[:, :, ::1] gyq,      # IN  output gradient (N, K, Lq), flat, zero-padded
