@@ -83,7 +83,7 @@ class TestConv2dFFT:
         x = rng.standard_normal((2, 3, 181, 203)).astype(dtype)
         w = rng.standard_normal((4, 3, 7, 5)).astype(dtype)
         p = conv2d_args(x, w, None, 1, (3, 1), 1, 1)[3]
-        L1, L2, th, tw = fft_backend._plan(p.N, p.C, p.K, p.Cg, p.H + 6, p.W + 2, 7, 5, x.itemsize)
+        L1, L2, th, tw = fft_backend._plan(p.N, p.C, p.K, p.Cg, p.H, p.W, (3, 3, 1, 1), 7, 5, x.itemsize)
         assert th < p.OH and tw < p.OW, "the geometry no longer exercises overlap-save tiling"
         ref = fastconv.conv2d(x.astype(np.float64), w.astype(np.float64), padding=(3, 1), backend="naive")
         out = fastconv.conv2d(x, w, padding=(3, 1), backend="fft", engine=engine)
@@ -91,13 +91,32 @@ class TestConv2dFFT:
         assert rel_err(out, ref) < TOL[np.dtype(dtype)]
 
     def test_tile_plan_covers_the_output(self):
-        for args in [(1, 1, 1, 1, 2078, 2078, 31, 31, 4), (8, 64, 64, 64, 74, 74, 11, 11, 4),
-                     (1, 1, 1, 1, 526, 300, 15, 3, 8)]:
+        for args in [(1, 1, 1, 1, 2048, 2048, (15, 15, 15, 15), 31, 31, 4),
+                     (8, 64, 64, 64, 64, 64, (5, 5, 5, 5), 11, 11, 4),
+                     (1, 1, 1, 1, 512, 298, (7, 7, 1, 1), 15, 3, 8)]:
             L1, L2, th, tw = fft_backend._plan(*args)
-            Hp, Wp, R, S = args[4:8]
-            assert th <= L1 - R + 1 or L1 >= Hp
-            assert tw <= L2 - S + 1 or L2 >= Wp
+            H, W, pad, R, S = args[4:9]
+            Hp, Wp = H + pad[0] + pad[1], W + pad[2] + pad[3]
+            assert th <= L1 - R + 1 or L1 >= H + max(pad[:2])
+            assert tw <= L2 - S + 1 or L2 >= W + max(pad[2:])
             assert th <= Hp - R + 1 and tw <= Wp - S + 1
+        # 'same' with 31 taps on 512: the whole axis fits 540, the padded 542 would need 576.
+        assert fft_backend._plan(1, 1, 1, 1, 512, 512, (15, 15, 15, 15), 31, 31, 8)[:2] == (540, 540)
+
+    @pytest.mark.parametrize("pad", [(15, 15), (30, 0), (0, 30), (3, 27), (40, 40)])
+    def test_whole_axis_length_below_the_padded_extent_is_exact(self, pad, rng):
+        # The untiled length only needs the input plus its larger padding; the
+        # wrap-around of the other padding must land in zeros on both sides.
+        x = rng.standard_normal((1, 1, 40, 33))
+        w = rng.standard_normal((1, 1, 31, 5))
+        padding = (pad[0], 2) if pad[0] == pad[1] else None
+        if padding is None:
+            xp = np.pad(x, ((0, 0), (0, 0), pad, (2, 2)))
+            ref = fastconv.conv2d(xp, w, backend="naive")
+        else:
+            ref = fastconv.conv2d(x, w, padding=padding, backend="naive")
+        out = fft_backend._correlate(x, w, (pad[0], pad[1], 2, 2), 1, "numba", 1)
+        assert rel_err(out, ref) < 1e-12
 
     def test_unsupported_geometry_raises_naming_why(self):
         x = np.ones((1, 2, 16, 16), np.float32)
@@ -149,3 +168,47 @@ class TestSignalFFT:
         ref = scipy.signal.fftconvolve(a.astype(np.float64), k.astype(np.float64), "same")
         assert out.dtype == dtype
         assert rel_err(out, ref) < TOL[np.dtype(dtype)]
+
+
+class TestKernelSpectra:
+    def test_a_kernel_used_again_is_not_transformed_again(self, rng):
+        fft_backend._spectra.clear()
+        x = rng.standard_normal((64, 64))
+        w = rng.standard_normal((9, 9))
+        a = fastconv.correlate2d(x, w, "same", backend="fft")
+        b = fastconv.correlate2d(x, w.copy(), "same", backend="fft")   # equal content
+        assert np.array_equal(a, b)
+        assert fft_backend._spectra.info() == {"hits": 1, "misses": 1, "size": 1}
+
+    @pytest.mark.parametrize("shape", [(1, 1, 40, 40), (2, 3, 40, 40)], ids=["plane", "batch"])
+    def test_in_place_change_is_noticed(self, shape, rng):
+        x = rng.standard_normal(shape)
+        w = rng.standard_normal((2, shape[1], 7, 7))[: 1 if shape[0] == 1 else 2]
+        fastconv.conv2d(x, w, padding=3, backend="fft")
+        w[0, 0, 3, 1] += 1.0
+        ref = fastconv.conv2d(x, w, padding=3, backend="naive")
+        assert rel_err(fastconv.conv2d(x, w, padding=3, backend="fft"), ref) < 1e-12
+
+    def test_cached_spectra_are_read_only(self, rng):
+        S = fft_backend._kernel_spectra(rng.standard_normal((2, 2, 5, 5)), 16, 16, 1)
+        with pytest.raises(ValueError):
+            S[0] = 0
+
+
+class TestPocketfftFallback:
+    @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+    def test_public_scipy_path_gives_the_same_planes(self, dtype, rng, monkeypatch):
+        # Without scipy's private binding the passes go through scipy.fft's
+        # public functions; the results must not change.
+        from fastconv import _pocketfft
+        a = rng.standard_normal((30, 20)).astype(dtype)
+        ref = np.fft.rfft2(a.astype(np.float64), s=(36, 32))
+        ctype = np.result_type(dtype, np.complex64)
+        for binding in (True, False):
+            monkeypatch.setitem(_pocketfft._state, "binding", binding and _pocketfft._pp is not None)
+            S = _pocketfft.rfft2_padded(a, 36, 32, np.empty((36, 17), ctype), 2)
+            assert S.dtype == ctype
+            assert np.abs(S - ref).max() / np.abs(ref).max() < TOL[np.dtype(dtype)]
+            y = _pocketfft.irfft2_into(S.copy(), 32, np.empty((36, 32), dtype), 2)
+            assert rel_err(y[:30, :20], a) < TOL[np.dtype(dtype)]
+            assert np.abs(y[30:]).max() < 1e-3 and np.abs(y[:, 20:]).max() < 1e-3

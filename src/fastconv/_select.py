@@ -43,11 +43,6 @@ _state = {"data": None}
 
 # --- the cost model ---------------------------------------------------------
 
-def _fast_len(n):
-    from scipy.fft import next_fast_len
-    return next_fast_len(int(n), real=True)
-
-
 def features(p, backend):
     """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
     (and, for ``direct``, the multiply-adds of its one-channel blocks apart and
@@ -92,10 +87,18 @@ def features(p, backend):
         return [1.0, 0 if pointwise else direct, packed, out, out if layout == "batch" else 0,
                 direct if pointwise else 0]
     if backend == "fft":
-        hk, wk = p.dilation[0] * (R - 1) + 1, p.dilation[1] * (S - 1) + 1
-        L = _fast_len(Hp) * (_fast_len(Wp) // 2 + 1)
-        transforms = (N * p.C + K * Cg + N * K) * L * max(math.log2(L), 1.0)
-        return [1.0, 4.0 * N * K * Cg * L, transforms, out + hk * wk * K * Cg]
+        # The lengths, tiles and polyphase channels the backend itself plans.
+        # One plane runs on kept buffers with its kernel's spectrum cached:
+        # two transforms whose rate is a feature of its own.
+        from .backends import fft as mod
+        f = mod.plan_for(p)
+        L = f["L1"] * (f["L2"] // 2 + 1)
+        per = L * max(math.log2(L), 1.0)
+        if f["single"]:
+            return [1.0, 0.0, 0.0, out, 2.0 * per]
+        T = f["tiles"]
+        transforms = (T * N * (f["C"] + K) + K * f["Cg"]) * per
+        return [1.0, 4.0 * N * K * f["Cg"] * T * L, transforms, out, 0.0]
     if backend == "winograd":
         m = 4
         tiles = N * math.ceil(OH / m) * math.ceil(OW / m)
@@ -132,7 +135,7 @@ _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8],
     "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11],
-    "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9],
+    "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
 }
 

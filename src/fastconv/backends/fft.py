@@ -6,9 +6,9 @@ call each); the sum over input channels happens in the frequency domain,
 ``Y[n, k, f] = sum_c X[n, c, f] * conj(W[k, c, f])``, in the ``cmac`` kernel
 of the chosen engine (``fastconv._numba.fft`` or ``fastconv._cython.fft`` over
 ``csrc/fft.c``).  The conjugate makes the circular product a correlation, so
-kernels are transformed unflipped, and a transform length of at least the
-padded input height (not height + kernel - 1) already keeps every valid output
-free of wrap-around.
+kernels are transformed unflipped, and a transform length of the input plus
+its larger padding (not the padded height + kernel - 1) already keeps every
+output free of wrap-around (see ``_axis_options``).
 
 Geometry, and what this backend does with it:
 
@@ -39,16 +39,16 @@ Geometry, and what this backend does with it:
 
 float32 stays float32 (complex64 spectra); float64 uses complex128.
 
-**One plane** (a ``convolve2d`` image) takes its own path: every fresh
-multi-megabyte array costs its page faults on first touch (about 0.5 ms per
-MB on this machine's VMs), and a single 540x540 float64 plane allocates four
-(spectra of image and kernel, their product, the output plane): 4 of its
-11 ms.  There the same pocketfft transforms write into per-thread buffers
-kept between calls: the row pass into the image's rows only (numpy.fft's
-``out=`` for float64; scipy's, copied, for float32, where numpy's measured
-5x slower), the column passes in place (``overwrite_x``, split over the
-threads: 1.2-1.4x faster than one worker, 512x512), the last c2r pass into a
-kept plane (``out=``).
+**One plane** (a ``convolve2d`` image) takes its own path (``_layout``):
+every fresh multi-megabyte array costs its page faults on first touch
+(about 0.5 ms per MB on this machine's VMs), and a single 540x540 float64
+plane would allocate four.  There the same pocketfft passes write into
+per-thread buffers kept between calls, on every thread
+(``fastconv._pocketfft``); the plane is transformed whole unless its
+spectrum outgrows a chunk (1.6-1.9x faster than overlap-save tiles at
+2048x2048), and the kernel's
+conjugate spectrum comes from a cache keyed on its content, so a filter
+applied to image after image is transformed once.
 """
 import math
 from functools import lru_cache
@@ -58,6 +58,8 @@ import scipy.fft as sfft
 from numpy.lib.stride_tricks import as_strided
 
 from .._engines import kernels
+from .._pocketfft import irfft2_into, rfft2_padded
+from .._transform_cache import TransformCache
 from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
@@ -74,6 +76,9 @@ _NS_MAC = 0.4
 _NS_COPY = 0.3
 _NS_CALL = 2000.0
 _TILE_PENALTY = 1.25
+# Kernel spectra kept between calls (a layer whose weights did not change, a
+# filter applied to image after image): keyed on the kernels' content.
+_spectra = TransformCache(64, 256 * 2 ** 20)
 
 
 def _extent(k, d):
@@ -147,19 +152,29 @@ def _smooth(limit):
     return tuple(sorted(out))
 
 
-def _axis_options(padded, k):
-    """(L, tile) pairs for one axis: one whole-axis transform, or overlap-save tiles."""
-    full = sfft.next_fast_len(padded, real=True)
+def _axis_options(n, before, after, k):
+    """(L, tile) pairs for one axis of ``n`` inputs padded by ``before``/``after``:
+    one whole-axis transform, or overlap-save tiles.
+
+    The whole-axis length need not hold the padded axis: the output is read
+    back circularly shifted, so the wrap-around only has to land in zeros.
+    The top padding wraps into the zeros after the data and the bottom
+    padding's reads stay short of the wrap when ``L >= n + max(before,
+    after)``: 'same' with a 31-tap kernel on 512 needs 527, not 542 (540
+    against 576 after rounding up to a fast length).
+    """
+    padded = n + before + after
     out_len = padded - k + 1
+    full = sfft.next_fast_len(max(n + max(before, after), out_len, k), real=True)
     opts = [(full, out_len)]
     for L in _smooth(full):
-        if k <= L < padded:
+        if k <= L < min(full, padded):
             opts.append((L, L - k + 1))
     return opts
 
 
 @lru_cache(maxsize=1024)
-def _plan(N, C, K, Cg, Hp, Wp, Rd, Sd, isz):
+def _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
     """Choose transform lengths ``(L1, L2)`` and output tiles ``(th, tw)``.
 
     Minimises an estimate of the time, all terms spread over the threads:
@@ -167,12 +182,12 @@ def _plan(N, C, K, Cg, Hp, Wp, Rd, Sd, isz):
     the kernel transforms, the channel-sum products and, when tiled, the copy
     into the zero-padded window buffer.
     """
-    OH, OW = Hp - Rd + 1, Wp - Sd + 1
+    OH, OW = H + pad[0] + pad[1] - Rd + 1, W + pad[2] + pad[3] - Sd + 1
     best = None
     fallback = None
-    for L1, th in _axis_options(Hp, Rd):
+    for L1, th in _axis_options(H, pad[0], pad[1], Rd):
         t1 = -(-OH // th)
-        for L2, tw in _axis_options(Wp, Sd):
+        for L2, tw in _axis_options(W, pad[2], pad[3], Sd):
             t2 = -(-OW // tw)
             T = t1 * t2
             F = L1 * (L2 // 2 + 1)
@@ -191,6 +206,54 @@ def _plan(N, C, K, Cg, Hp, Wp, Rd, Sd, isz):
             if fallback is None or spectra < fallback[0]:
                 fallback = (spectra, L1, L2, th, tw)
     return best[1:] if best is not None else fallback[1:]
+
+
+def _layout(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
+    """``(single, L1, L2, th, tw)`` for the stride-1 correlation of ``_correlate``.
+
+    One plane (a ``convolve2d`` image) is transformed whole: through kept
+    buffers and ``out=`` passes on every thread it measured 1.6-1.9x faster
+    than overlap-save tiles (2048x2048, kernels 15 and 31), whose windows
+    need strided copies.  Only a plane whose spectrum outgrows a chunk is tiled.
+    """
+    if N * C * K == 1:
+        L1 = _axis_options(H, pad[0], pad[1], Rd)[0][0]
+        L2 = _axis_options(W, pad[2], pad[3], Sd)[0][0]
+        if L1 * (L2 // 2 + 1) * 2 * isz <= _CHUNK_BYTES:
+            return True, L1, L2, L1, L2
+    return (False,) + _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz)
+
+
+def plan_for(p):
+    """How :func:`conv2d` runs geometry ``p``, for the cost model.
+
+    Returns
+    -------
+    dict
+        ``single`` (one plane through kept buffers), the transform lengths
+        ``L1, L2``, the number of tiles per plane ``tiles``, and the input
+        and kernel channels ``C, Cg`` of the stride-1 correlation (the
+        polyphase split multiplies both by the stride's phases).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import fft
+    >>> p = conv2d_args(np.ones((1, 1, 512, 512)), np.ones((1, 1, 31, 31)), None, 1, 15, 1, 1)[3]
+    >>> fft.plan_for(p)
+    {'single': True, 'L1': 540, 'L2': 540, 'tiles': 1, 'C': 1, 'Cg': 1}
+    """
+    Rd, Sd = _extent(p.R, p.dilation[0]), _extent(p.S, p.dilation[1])
+    sh, sw = p.stride
+    if (sh, sw) == (1, 1):
+        C, Cg, H, W, pad, R, S = p.C, p.Cg, p.H, p.W, tuple(p.pad), Rd, Sd
+    else:
+        R, S = -(-Rd // sh), -(-Sd // sw)
+        C, Cg, H, W, pad = p.C * sh * sw, p.Cg * sh * sw, p.OH + R - 1, p.OW + S - 1, (0,) * 4
+    single, L1, L2, th, tw = _layout(p.N, C, p.K, Cg, H, W, pad, R, S, np.dtype(p.dtype).itemsize)
+    tiles = 1 if single else -(-p.OH // th) * -(-p.OW // tw)
+    return {"single": single, "L1": L1, "L2": L2, "tiles": tiles, "C": C, "Cg": Cg}
 
 
 def _segments(offset, n, L):
@@ -212,37 +275,32 @@ def _workers(planes, n_threads):
 
 
 def _kernel_spectra(w, L1, L2, n_threads):
-    """rfft2 of the kernels at (L1, L2), as (K, Cg, L1 * (L2//2 + 1))."""
-    K, Cg = w.shape[:2]
-    wk = _workers(K * Cg, n_threads)
-    # Transform the R nonzero rows along W first; the padded rows are zeros.
-    half = sfft.rfft(w, n=L2, axis=-1, workers=wk)
-    spec = sfft.fft(half, n=L1, axis=-2, workers=wk, overwrite_x=True)
-    return np.ascontiguousarray(spec).reshape(K, Cg, -1)
+    """rfft2 of the kernels at (L1, L2), as (K, Cg, L1 * (L2//2 + 1)); read-only, cached."""
+    def compute():
+        K, Cg = w.shape[:2]
+        wk = _workers(K * Cg, n_threads)
+        # Transform the R nonzero rows along W first; the padded rows are zeros.
+        half = sfft.rfft(w, n=L2, axis=-1, workers=wk)
+        spec = sfft.fft(half, n=L1, axis=-2, workers=wk, overwrite_x=True)
+        return np.ascontiguousarray(spec).reshape(K, Cg, -1)
+    return _spectra.get(w, ("fft", L1, L2), compute)
 
 
-def _plane_spectrum(a, L1, L2, name, workers):
-    """rfft2 of one real plane at (L1, L2) into the buffer ``name``: the row
-    pass over the plane's own rows, the padded rows zero, the column pass in place."""
-    S = buffer(name, (L1, L2 // 2 + 1), np.result_type(a.dtype, np.complex64))
-    h = a.shape[0]
-    if a.dtype == np.float64:
-        np.fft.rfft(a, n=L2, axis=1, out=S[:h])
-    else:
-        # numpy's float32 row pass measured 5x slower than scipy's (540 wide)
-        S[:h] = sfft.rfft(a, n=L2, axis=1, workers=workers)
-    S[h:] = 0
-    return sfft.fft(S, axis=0, overwrite_x=True, workers=workers)
+def _conjugate_spectrum(w, L1, L2, workers):
+    """conj(rfft2(w)) of one kernel plane at (L1, L2); read-only, cached."""
+    def compute():
+        Y = np.empty((L1, L2 // 2 + 1), np.result_type(w.dtype, np.complex64))
+        return np.conjugate(rfft2_padded(w, L1, L2, Y, workers), out=Y)
+    return _spectra.get(w, ("fft-conj", L1, L2), compute)
 
 
 def _single_plane(x, w, out, pad, L1, L2, workers):
     """The one-image, one-kernel correlation through kept buffers."""
-    X = _plane_spectrum(x, L1, L2, "fft-x", workers)
-    Y = _plane_spectrum(w, L1, L2, "fft-w", workers)
-    np.conjugate(Y, out=Y)
-    np.multiply(Y, X, out=Y)
-    Y = sfft.ifft(Y, axis=0, overwrite_x=True, workers=workers)
-    yc = np.fft.irfft(Y, n=L2, axis=1, out=buffer("fft-y", (L1, L2), x.dtype))
+    ctype = np.result_type(x.dtype, np.complex64)
+    Y = rfft2_padded(x, L1, L2, buffer("fft-s", (L1, L2 // 2 + 1), ctype), workers,
+                     rows=buffer("fft-rows", (x.shape[0], L2), x.dtype))
+    np.multiply(Y, _conjugate_spectrum(w, L1, L2, workers), out=Y)
+    yc = irfft2_into(Y, L2, buffer("fft-y", (L1, L2), x.dtype), workers)
     for d0, s0, ln in _segments(pad[0], out.shape[0], L1):
         for e0, t0, lm in _segments(pad[2], out.shape[1], L2):
             out[d0:d0 + ln, e0:e0 + lm] = yc[s0:s0 + ln, t0:t0 + lm]
@@ -311,10 +369,9 @@ def _correlate(x, w, pad, groups, engine, n_threads):
     """Stride-1, undilated valid correlation of ``x`` zero-padded by ``pad``."""
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
-    Hp, Wp = H + pad[0] + pad[1], W + pad[2] + pad[3]
-    OH, OW = Hp - R + 1, Wp - S + 1
-    L1, L2, th, tw = _plan(N, C, K, Cg, Hp, Wp, R, S, x.dtype.itemsize)
-    if N * C * K == 1 and th >= OH and tw >= OW:
+    OH, OW = H + pad[0] + pad[1] - R + 1, W + pad[2] + pad[3] - S + 1
+    single, L1, L2, th, tw = _layout(N, C, K, Cg, H, W, tuple(pad), R, S, x.dtype.itemsize)
+    if single:
         out = np.empty((1, 1, OH, OW), x.dtype)
         _single_plane(x[0, 0], w[0, 0], out[0, 0], pad, L1, L2, n_threads)
         return out

@@ -57,14 +57,13 @@ grows with the tile because the transform entries do (8 in F(4x4)'s A^T,
 32 and 21/4 in F(6x6)'s), and with the spread of the data: smooth and
 non-negative images lose less than white noise.
 """
-import threading
-from collections import OrderedDict
 from fractions import Fraction
 
 import numpy as np
 
 from .._blas import gemm
 from .._engines import kernels
+from .._transform_cache import TransformCache
 
 ENGINES = ("cython", "numba")
 STEM = "winograd_f4x3"          # the stem ``_dispatch.engines`` checks for availability
@@ -186,9 +185,7 @@ def choose_tile(p):
 # --- the filter transform and its cache ------------------------------------
 
 _CACHE_SIZE = 32
-_cache = OrderedDict()          # meta key -> list of (weight copy, U)
-_cache_lock = threading.Lock()
-_cache_stats = {"hits": 0, "misses": 0}
+_cache = TransformCache(_CACHE_SIZE, 256 << 20)
 
 
 def _filter_transform(w, m, groups):
@@ -199,15 +196,6 @@ def _filter_transform(w, m, groups):
     U = np.einsum("ar,kcrs,bs->abkc", G, w.astype(np.float64, copy=False), G, optimize=True)
     U = U.reshape(alpha * alpha, groups, K // groups, Cg)
     return np.ascontiguousarray(U, dtype=w.dtype)
-
-
-def _same(a, b):
-    """Exact byte equality; a strided sample first so that misses are cheap."""
-    fa, fb = a.reshape(-1), b.reshape(-1)
-    step = max(1, fa.size // 64)
-    if not np.array_equal(fa[::step], fb[::step]):
-        return False
-    return np.array_equal(fa.view(np.uint8), fb.view(np.uint8))
 
 
 def transformed_filters(w, m, groups=1):
@@ -235,29 +223,7 @@ def transformed_filters(w, m, groups=1):
     (36, 1, 4, 2)
     """
     _check_tile(m)
-    meta = (m, w.shape, w.dtype.str, groups)
-    with _cache_lock:
-        entries = _cache.get(meta)
-        if entries is not None:
-            for i, (wc, U) in enumerate(entries):
-                if _same(wc, w):
-                    _cache_stats["hits"] += 1
-                    entries.insert(0, entries.pop(i))
-                    _cache.move_to_end(meta)
-                    return U
-    U = _filter_transform(w, m, groups)
-    U.flags.writeable = False
-    wc = w.copy()
-    with _cache_lock:
-        _cache_stats["misses"] += 1
-        _cache.setdefault(meta, []).insert(0, (wc, U))
-        _cache.move_to_end(meta)
-        while sum(len(v) for v in _cache.values()) > _CACHE_SIZE:
-            oldest = next(iter(_cache))
-            _cache[oldest].pop()
-            if not _cache[oldest]:
-                del _cache[oldest]
-    return U
+    return _cache.get(w, ("winograd", m, groups), lambda: _filter_transform(w, m, groups))
 
 
 def clear_cache():
@@ -268,9 +234,7 @@ def clear_cache():
     >>> from fastconv.backends import winograd
     >>> winograd.clear_cache()
     """
-    with _cache_lock:
-        _cache.clear()
-        _cache_stats.update(hits=0, misses=0)
+    _cache.clear()
 
 
 def cache_info():
@@ -282,8 +246,7 @@ def cache_info():
     >>> sorted(winograd.cache_info())
     ['hits', 'misses', 'size']
     """
-    with _cache_lock:
-        return dict(_cache_stats, size=sum(len(v) for v in _cache.values()))
+    return _cache.info()
 
 
 # --- the convolution -----------------------------------------------------------
