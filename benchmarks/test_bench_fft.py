@@ -1,0 +1,57 @@
+"""The FFT backend against im2col (and torch) on NCHW layers with large kernels.
+
+The fast-algorithms issue asks FFT to beat im2col for kernels of 11 and
+more on 64x64 and larger planes.  One pytest-benchmark group per layer
+(stride 1, 'same' padding; batch and channels as small networks on such
+planes have them), so the report puts fft's engines, im2col and torch side
+by side::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
+        python -m pytest benchmarks/test_bench_fft.py --benchmark-enable --bench-threads 2
+
+Without ``--benchmark-enable`` each body runs once (a smoke test).
+"""
+import numpy as np
+import pytest
+
+import fastconv
+
+LAYERS = {
+    "n8c16h64-k11": ((8, 16, 64, 64), (16, 16, 11, 11)),
+    "n4c8h128-k15": ((4, 8, 128, 128), (8, 8, 15, 15)),
+    "n2c4h256-k21": ((2, 4, 256, 256), (8, 4, 21, 21)),
+    "n1c3h512-k31": ((1, 3, 512, 512), (4, 3, 31, 31)),
+}
+
+
+def _data(name):
+    xs, ws = LAYERS[name]
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+
+
+def _run(benchmark, group, label, fn, rounds):
+    benchmark.group = group
+    benchmark.extra_info.update(layer=group, impl=label)
+    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("backend, engine", [("fft", "cython"), ("fft", "numba"), ("im2col", "cython")],
+                         ids=["fft-cython", "fft-numba", "im2col"])
+def test_backend(benchmark, bench_rounds, bench_threads, name, backend, engine):
+    if engine not in fastconv._dispatch.engines(backend):
+        pytest.skip(f"{backend}/{engine} not available")
+    x, w = _data(name)
+    pad = w.shape[-1] // 2
+    _run(benchmark, name, f"{backend}/{engine}",
+         lambda: fastconv.conv2d(x, w, padding=pad, backend=backend, engine=engine), bench_rounds)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_torch(benchmark, bench_rounds, bench_threads, name):
+    torch = pytest.importorskip("torch")
+    x, w = (torch.from_numpy(a) for a in _data(name))
+    F = torch.nn.functional
+    with torch.no_grad():
+        _run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=w.shape[-1] // 2), bench_rounds)
