@@ -36,6 +36,15 @@ void direct_pack_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
                     continue; \
                 } \
                 const T *xr = x + ih * W; \
+                if (sw == 1) { \
+                    /* Unit stride: zeros, one row copy, zeros (the common case). */ \
+                    const ptrdiff_t j0 = pl < Wq ? pl : Wq; \
+                    const ptrdiff_t j1 = W + pl < Wq ? W + pl : Wq; \
+                    memset(d, 0, (size_t)j0 * sizeof(T)); \
+                    if (j1 > j0) memcpy(d + j0, xr + (j0 - pl), (size_t)(j1 - j0) * sizeof(T)); \
+                    memset(d + (j1 > j0 ? j1 : j0), 0, (size_t)(Wq - (j1 > j0 ? j1 : j0)) * sizeof(T)); \
+                    continue; \
+                } \
                 for (ptrdiff_t j = 0; j < Wq; ++j) { \
                     const ptrdiff_t iw = j * sw + b - pl; \
                     d[j] = (iw >= 0 && iw < W) ? xr[iw] : (T)0; \
@@ -76,11 +85,19 @@ void NAME##_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRI
     _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) \
             memcpy(&out[k][v * VL], &acc[k][v], sizeof(vec)); \
+    /* Out row segment by row segment: the block's positions are contiguous \
+     * within an output row, so each valid run is one copy. */ \
     ptrdiff_t oh = q0 / Wq, ow = q0 - oh * Wq; \
-    for (int j = 0; j < QB && oh < OH; ++j) { \
-        if (ow < OW) \
-            for (ptrdiff_t k = 0; k < kn; ++k) y[(k * OH + oh) * OW + ow] = out[k][j]; \
-        if (++ow == Wq) { ow = 0; ++oh; } \
+    for (ptrdiff_t j = 0; j < QB && oh < OH; ) { \
+        ptrdiff_t run = Wq - ow < QB - j ? Wq - ow : QB - j; \
+        if (ow < OW) { \
+            const ptrdiff_t n = OW - ow < run ? OW - ow : run; \
+            for (ptrdiff_t k = 0; k < kn; ++k) \
+                memcpy(y + (k * OH + oh) * OW + ow, &out[k][j], (size_t)n * sizeof(T)); \
+        } \
+        j += run; \
+        ow += run; \
+        if (ow == Wq) { ow = 0; ++oh; } \
     } \
 }
 
