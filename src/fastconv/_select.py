@@ -43,6 +43,11 @@ _state = {"data": None}
 
 # --- the cost model ---------------------------------------------------------
 
+# Per-core L1 data cache of the machines the model is built for (48 KiB here,
+# 32-48 KiB on AVX-512 cores); only the feature split depends on it.
+_L1_BYTES = 48 * 1024
+
+
 def features(p, backend):
     """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
     (and, for ``direct``, the multiply-adds of its one-channel blocks apart and
@@ -72,8 +77,12 @@ def features(p, backend):
         # Each (block, input channel) pair also costs a switch to another
         # channel's planes, which few taps per channel (1x1) do not hide.
         macs = blocks * kb * qb * Cg * R * S
-        return [1.0, 0 if kb == 1 else macs, N * p.C * p.stride[0] * p.stride[1] * plane, out,
-                macs if kb == 1 else 0, blocks * Cg]
+        # A block re-reads its kb x Cg x R x S weights for every flat
+        # position vector: when that slab outgrows L1 (deep layers with big
+        # kernels), its multiply-adds wait on L2 and get a rate of their own.
+        deep = kb > 1 and kb * Cg * R * S * np.dtype(p.dtype).itemsize > _L1_BYTES
+        return [1.0, 0 if kb == 1 or deep else macs, N * p.C * p.stride[0] * p.stride[1] * plane, out,
+                macs if kb == 1 else 0, blocks * Cg, macs if deep else 0]
     if backend == "im2col":
         # Its "batch" layout (many small images in one GEMM) writes the
         # product to a scratch matrix and reorders it into NCHW: an extra
@@ -111,30 +120,30 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.302e-05, 6.579e-12, 4.546e-10, 2.535e-10, 1.504e-11, 2.562e-10],
-    "direct|cython|float64": [1.467e-05, 1.372e-11, 5.228e-10, 2.178e-10, 3.021e-11, 1.207e-09],
-    "direct|numba|float32": [2.528e-05, 1.5e-10, 9.216e-10, 2.882e-10, 1.691e-10, 1.933e-09],
-    "direct|numba|float64": [3.237e-05, 1.958e-10, 9.732e-10, 1.546e-10, 2.11e-10, 7.385e-09],
-    "fft|cython|float32": [0.0001097, 6.44e-11, 1.082e-10, 4.991e-09, 9.732e-11],
-    "fft|cython|float64": [5.85e-05, 1.613e-10, 1.461e-10, 9.558e-09, 2.174e-10],
-    "fft|numba|float32": [6.015e-05, 1.04e-10, 9.789e-11, 4.804e-09, 1.214e-10],
-    "fft|numba|float64": [2.748e-05, 2.705e-10, 1.33e-10, 8.045e-09, 2.791e-10],
-    "im2col|cython|float32": [1.559e-05, 1.362e-11, 3.854e-10, 0.0, 1.495e-09, 9.827e-12],
-    "im2col|cython|float64": [1.628e-05, 1.643e-11, 7.563e-10, 0.0, 2.002e-09, 1.956e-11],
-    "im2col|numba|float32": [1.345e-05, 1.258e-11, 3.947e-10, 0.0, 1.507e-09, 9.345e-12],
-    "im2col|numba|float64": [1.533e-05, 1.57e-11, 7.324e-10, 0.0, 2.385e-09, 1.841e-11],
-    "naive|cython|float32": [1.155e-06, 5.394e-11, 7.721e-10, 1.739e-10],
-    "naive|cython|float64": [4.739e-06, 9.892e-11, 1.54e-09, 0.0],
-    "naive|numba|float32": [3.717e-06, 5.245e-11, 6.272e-10, 3.632e-10],
-    "naive|numba|float64": [2.867e-06, 1.023e-10, 1.49e-09, 7.401e-11],
-    "winograd|cython|float32": [9.722e-05, 6.308e-12, 6.656e-10, 1.507e-10],
-    "winograd|cython|float64": [5.605e-05, 8.635e-12, 1.229e-09, 0.0],
-    "winograd|numba|float32": [0.0001044, 6.716e-12, 7.557e-11, 3.484e-09],
-    "winograd|numba|float64": [9.55e-05, 1.145e-11, 1.01e-09, 8.934e-10],
+    "direct|cython|float32": [1.238e-05, 6.6e-12, 3.423e-10, 4.679e-11, 1.29e-11, 2.431e-10, 7.543e-12],
+    "direct|cython|float64": [1.2e-05, 1.32e-11, 4.825e-10, 1.038e-10, 2.838e-11, 9.589e-10, 1.495e-11],
+    "direct|numba|float32": [2.672e-05, 1.537e-10, 9.43e-10, 1.553e-10, 1.673e-10, 3.458e-10, 1.499e-10],
+    "direct|numba|float64": [2.627e-05, 1.944e-10, 9.401e-10, 5.046e-10, 2.118e-10, 2.431e-09, 2.019e-10],
+    "fft|cython|float32": [7.509e-05, 7.065e-11, 9.778e-11, 5.451e-09, 1.291e-10],
+    "fft|cython|float64": [7.371e-05, 1.543e-10, 1.558e-10, 9.665e-09, 2.041e-10],
+    "fft|numba|float32": [6.4e-05, 1.276e-10, 5.84e-11, 4.472e-09, 1.383e-10],
+    "fft|numba|float64": [3.979e-05, 2.616e-10, 1.711e-10, 8.148e-09, 2.471e-10],
+    "im2col|cython|float32": [1.454e-05, 1.404e-11, 3.844e-10, 0.0, 1.35e-09, 1.029e-11],
+    "im2col|cython|float64": [1.49e-05, 1.557e-11, 7.95e-10, 0.0, 2.204e-09, 1.934e-11],
+    "im2col|numba|float32": [1.405e-05, 1.328e-11, 3.904e-10, 0.0, 1.365e-09, 9.513e-12],
+    "im2col|numba|float64": [1.523e-05, 1.493e-11, 7.833e-10, 0.0, 2.391e-09, 1.838e-11],
+    "naive|cython|float32": [3.51e-06, 5.282e-11, 8.414e-10, 8.854e-11],
+    "naive|cython|float64": [2.209e-06, 1.021e-10, 1.499e-09, 0.0],
+    "naive|numba|float32": [3.757e-06, 5.223e-11, 6.034e-10, 3.581e-10],
+    "naive|numba|float64": [3.748e-06, 1.085e-10, 1.445e-09, 0.0],
+    "winograd|cython|float32": [0.0001069, 6.626e-12, 6.819e-10, 0.0],
+    "winograd|cython|float64": [8.305e-05, 1.396e-11, 1.104e-09, 0.0],
+    "winograd|numba|float32": [9.915e-05, 9.448e-12, 4.775e-10, 1.292e-09],
+    "winograd|numba|float64": [9.461e-05, 7.555e-12, 1.224e-09, 0.0],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
-    "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8],
+    "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8, 1.0 / 7e10],
     "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
@@ -491,7 +500,7 @@ CALIBRATION_SHAPES = [
 ]
 
 
-def calibrate(dtypes=("float32", "float64"), budget=0.1, verbose=False):
+def calibrate(dtypes=("float32", "float64"), budget=0.25, verbose=False):
     """Fit the cost model's coefficients by timing the calibration shapes here.
 
     Returns the fitted rows, also stored in the tuning cache.
