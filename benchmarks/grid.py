@@ -124,7 +124,8 @@ def _head_to_head(case, impls, auto, best, rounds):
     Candidates are first timed one after the other, so a burst of noise (or
     a cache or allocator state left by the previous candidate) can land on
     one of them only; a 1.1x verdict needs the two finalists measured under
-    the same conditions.  Alternating calls, each result's minimum is
+    the same conditions.  Alternating (each turn one untimed call, then one
+    timed, as ``fastconv._select.measure`` does), each result's minimum is
     lowered to the best it reaches here.
     """
     import time
@@ -135,6 +136,7 @@ def _head_to_head(case, impls, auto, best, rounds):
     # and 0.2 s per finalist, at most 2 s in all.
     while n < max(rounds, 3) or (spent < 0.4 and n < 1000):
         for r in (auto, best):
+            fns[r.label]()              # settles: the other library's idle threads stop spinning
             t0 = time.perf_counter()
             fns[r.label]()
             dt = time.perf_counter() - t0

@@ -120,26 +120,26 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.238e-05, 6.6e-12, 3.423e-10, 4.679e-11, 1.29e-11, 2.431e-10, 7.543e-12],
-    "direct|cython|float64": [1.2e-05, 1.32e-11, 4.825e-10, 1.038e-10, 2.838e-11, 9.589e-10, 1.495e-11],
-    "direct|numba|float32": [2.672e-05, 1.537e-10, 9.43e-10, 1.553e-10, 1.673e-10, 3.458e-10, 1.499e-10],
-    "direct|numba|float64": [2.627e-05, 1.944e-10, 9.401e-10, 5.046e-10, 2.118e-10, 2.431e-09, 2.019e-10],
-    "fft|cython|float32": [7.509e-05, 7.065e-11, 9.778e-11, 5.451e-09, 1.291e-10],
-    "fft|cython|float64": [7.371e-05, 1.543e-10, 1.558e-10, 9.665e-09, 2.041e-10],
-    "fft|numba|float32": [6.4e-05, 1.276e-10, 5.84e-11, 4.472e-09, 1.383e-10],
-    "fft|numba|float64": [3.979e-05, 2.616e-10, 1.711e-10, 8.148e-09, 2.471e-10],
-    "im2col|cython|float32": [1.454e-05, 1.404e-11, 3.844e-10, 0.0, 1.35e-09, 1.029e-11],
-    "im2col|cython|float64": [1.49e-05, 1.557e-11, 7.95e-10, 0.0, 2.204e-09, 1.934e-11],
-    "im2col|numba|float32": [1.405e-05, 1.328e-11, 3.904e-10, 0.0, 1.365e-09, 9.513e-12],
-    "im2col|numba|float64": [1.523e-05, 1.493e-11, 7.833e-10, 0.0, 2.391e-09, 1.838e-11],
-    "naive|cython|float32": [3.51e-06, 5.282e-11, 8.414e-10, 8.854e-11],
-    "naive|cython|float64": [2.209e-06, 1.021e-10, 1.499e-09, 0.0],
-    "naive|numba|float32": [3.757e-06, 5.223e-11, 6.034e-10, 3.581e-10],
-    "naive|numba|float64": [3.748e-06, 1.085e-10, 1.445e-09, 0.0],
-    "winograd|cython|float32": [0.0001069, 6.626e-12, 6.819e-10, 0.0],
-    "winograd|cython|float64": [8.305e-05, 1.396e-11, 1.104e-09, 0.0],
-    "winograd|numba|float32": [9.915e-05, 9.448e-12, 4.775e-10, 1.292e-09],
-    "winograd|numba|float64": [9.461e-05, 7.555e-12, 1.224e-09, 0.0],
+    "direct|cython|float32": [1.222e-05, 6.239e-12, 3.381e-10, 2.141e-11, 1.299e-11, 4.233e-10, 7.192e-12],
+    "direct|cython|float64": [1.532e-05, 1.226e-11, 3.829e-10, 9.404e-11, 2.694e-11, 2.218e-09, 1.433e-11],
+    "direct|numba|float32": [2.149e-05, 1.495e-10, 8.848e-10, 4.064e-10, 1.635e-10, 1.422e-10, 1.496e-10],
+    "direct|numba|float64": [3.124e-05, 1.899e-10, 1.007e-09, 2.807e-10, 2.093e-10, 4.366e-09, 1.975e-10],
+    "fft|cython|float32": [7.447e-05, 8.543e-11, 5.463e-11, 5.383e-09, 1.567e-10],
+    "fft|cython|float64": [7.204e-05, 1.417e-10, 1.1e-10, 9.506e-09, 1.044e-10],
+    "fft|numba|float32": [5.858e-05, 1.234e-10, 1.249e-11, 5.13e-09, 9.537e-11],
+    "fft|numba|float64": [4.201e-05, 2.492e-10, 1.433e-10, 7.484e-09, 2.101e-10],
+    "im2col|cython|float32": [1.273e-05, 1.213e-11, 4.137e-10, 0.0, 1.304e-09, 9.445e-12],
+    "im2col|cython|float64": [1.28e-05, 1.608e-11, 7.352e-10, 0.0, 1.933e-09, 1.884e-11],
+    "im2col|numba|float32": [1.317e-05, 1.282e-11, 3.652e-10, 0.0, 1.265e-09, 9.211e-12],
+    "im2col|numba|float64": [1.358e-05, 1.592e-11, 7.043e-10, 0.0, 2.426e-09, 1.841e-11],
+    "naive|cython|float32": [3.237e-06, 5.588e-11, 7.201e-10, 3.032e-11],
+    "naive|cython|float64": [0.0, 9.553e-11, 1.445e-09, 0.0],
+    "naive|numba|float32": [4.304e-06, 5.597e-11, 5.935e-10, 2.712e-10],
+    "naive|numba|float64": [0.0, 9.83e-11, 1.606e-09, 9.365e-11],
+    "winograd|cython|float32": [8.559e-05, 5.362e-12, 5.687e-10, 3.454e-10],
+    "winograd|cython|float64": [6.854e-05, 9.198e-12, 1.152e-09, 0.0],
+    "winograd|numba|float32": [9.911e-05, 6.106e-12, 4.725e-10, 1.47e-09],
+    "winograd|numba|float64": [0.0001397, 1.179e-11, 1.063e-09, 0.0],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
@@ -260,9 +260,13 @@ def measure(p, cands, budget=0.2, max_rounds=50):
     Each candidate is called twice first (a Numba kernel compiles on its
     first call); those within 3x of the fastest second call then take turns,
     round after round, so that a burst of noise or a slow clock lands on
-    them alike rather than on whichever ran at the wrong moment.  Rounds go
-    on until ``budget`` seconds per racer are spent (at least 3 rounds).
-    The minimum of each is returned; the others keep their second call.
+    them alike rather than on whichever ran at the wrong moment.  In its
+    turn each runs once untimed, then once timed: OpenBLAS's and OpenMP's
+    idle threads spin for a while after a call, and on two cores they
+    steal the next library's cores (direct kernels timed right after a
+    BLAS call measured up to 10x slow).  Rounds go on until ``budget``
+    seconds per racer are spent (at least 3 rounds).  The minimum of each
+    is returned; the others keep their second call.
     """
     x, w = _random_inputs(p)
     threads = get_num_threads()
@@ -279,6 +283,7 @@ def measure(p, cands, budget=0.2, max_rounds=50):
     spent, rounds = 0.0, 0
     while rounds < max_rounds and (rounds < 3 or spent < budget * len(racers)):
         for c in racers:
+            fns[c]()
             t0 = time.perf_counter()
             fns[c]()
             dt = time.perf_counter() - t0
