@@ -11,10 +11,10 @@ by side::
 
 Without ``--benchmark-enable`` each body runs once (a smoke test).
 """
-import numpy as np
 import pytest
 
 import fastconv
+from _layers import layer_data, run
 
 LAYERS = {
     "n8c16h64-k11": ((8, 16, 64, 64), (16, 16, 11, 11)),
@@ -25,15 +25,7 @@ LAYERS = {
 
 
 def _data(name):
-    xs, ws = LAYERS[name]
-    rng = np.random.default_rng(0)
-    return rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
-
-
-def _run(benchmark, group, label, fn, rounds):
-    benchmark.group = group
-    benchmark.extra_info.update(layer=group, impl=label)
-    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    return layer_data(LAYERS, name)
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
@@ -44,7 +36,7 @@ def test_backend(benchmark, bench_rounds, bench_threads, name, backend, engine):
         pytest.skip(f"{backend}/{engine} not available")
     x, w = _data(name)
     pad = w.shape[-1] // 2
-    _run(benchmark, name, f"{backend}/{engine}",
+    run(benchmark, name, f"{backend}/{engine}",
          lambda: fastconv.conv2d(x, w, padding=pad, backend=backend, engine=engine), bench_rounds)
 
 
@@ -54,4 +46,4 @@ def test_torch(benchmark, bench_rounds, bench_threads, name):
     x, w = (torch.from_numpy(a) for a in _data(name))
     F = torch.nn.functional
     with torch.no_grad():
-        _run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=w.shape[-1] // 2), bench_rounds)
+        run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=w.shape[-1] // 2), bench_rounds)

@@ -10,10 +10,10 @@ threads with OpenBLAS at its default kernel)::
 
 Without ``--benchmark-enable`` each body runs once (a smoke test).
 """
-import numpy as np
 import pytest
 
 import fastconv
+from _layers import layer_data, run
 from fastconv._validation import conv2d_args
 
 wg = pytest.importorskip("fastconv.backends.winograd")
@@ -32,15 +32,7 @@ WINOGRAD = [("winograd", "cython", None), ("winograd-F2", "cython", 2),
 
 
 def _data(name):
-    xs, ws = LAYERS[name]
-    rng = np.random.default_rng(0)
-    return rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
-
-
-def _run(benchmark, group, label, fn, rounds):
-    benchmark.group = group
-    benchmark.extra_info.update(layer=group, impl=label)
-    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+    return layer_data(LAYERS, name)
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
@@ -55,7 +47,7 @@ def test_winograd(benchmark, bench_rounds, bench_threads, name, label, engine, t
         x4, w4, _, p, _ = conv2d_args(x, w, None, 1, 1, 1, 1)
         n = fastconv.get_num_threads()
         fn = lambda: wg.conv2d_tile(x4, w4, p, engine, n, m=tile)  # noqa: E731
-    _run(benchmark, name, label, fn, bench_rounds)
+    run(benchmark, name, label, fn, bench_rounds)
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
@@ -63,7 +55,7 @@ def test_im2col(benchmark, bench_rounds, bench_threads, name):
     if "im2col" not in fastconv.backends():
         pytest.skip("im2col backend not available")
     x, w = _data(name)
-    _run(benchmark, name, "im2col",
+    run(benchmark, name, "im2col",
          lambda: fastconv.conv2d(x, w, padding=1, backend="im2col"), bench_rounds)
 
 
@@ -73,4 +65,4 @@ def test_torch(benchmark, bench_rounds, bench_threads, name):
     x, w = (torch.from_numpy(a) for a in _data(name))
     F = torch.nn.functional
     with torch.no_grad():
-        _run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=1), bench_rounds)
+        run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=1), bench_rounds)
