@@ -31,33 +31,34 @@ except ImportError:                         # pragma: no cover - scipy without t
 _state = {"binding": _pp is not None}
 
 
-def _c2c_axis0(S, forward, workers):
-    """In-place complex transform along the first axis (1/L on the inverse)."""
+def _c2c_columns(S, forward, workers):
+    """In-place complex transform along the second-last axis (1/L on the inverse)."""
+    axis = S.ndim - 2
     if _state["binding"]:
         try:
-            _pp.c2c(S, (0,), forward, 0 if forward else 2, S, workers)
+            _pp.c2c(S, (axis,), forward, 0 if forward else 2, S, workers)
             return S
         except (TypeError, ValueError):
             _state["binding"] = False
     f = sfft.fft if forward else sfft.ifft
-    r = f(S, axis=0, overwrite_x=True, workers=workers)
+    r = f(S, axis=axis, overwrite_x=True, workers=workers)
     if r is not S:
         S[...] = r
     return S
 
 
 def rfft2_padded(a, L1, L2, out, workers, rows=None):
-    """rfft2 of the real plane ``a`` zero-extended to (L1, L2), into ``out``.
+    """rfft2 of the real planes ``a`` zero-extended to (L1, L2), into ``out``.
 
     Parameters
     ----------
-    a : ndarray, shape (h, w), h <= L1, w <= L2, float32 or float64
+    a : ndarray, shape (..., h, w), h <= L1, w <= L2, float32 or float64
     L1, L2 : int
         Transform lengths.
-    out : ndarray, shape (L1, L2 // 2 + 1), complex of a's precision, C-contiguous
+    out : ndarray, shape (..., L1, L2 // 2 + 1), complex of a's precision, C-contiguous
     workers : int
         Threads for each pass.
-    rows : ndarray, shape (h, L2), a's dtype, optional
+    rows : ndarray, shape (..., h, L2), a's dtype, optional
         Scratch for the zero-extended rows (a new array if None).
 
     Returns
@@ -69,22 +70,22 @@ def rfft2_padded(a, L1, L2, out, workers, rows=None):
     Only the plane's own ``h`` rows go through the first (real) pass; the
     other rows of the spectrum are zero before the column pass.
     """
-    h, w = a.shape
+    h, w = a.shape[-2:]
     if rows is None:
-        rows = np.empty((h, L2), a.dtype)
-    rows[:, :w] = a
-    rows[:, w:] = 0
+        rows = np.empty(a.shape[:-1] + (L2,), a.dtype)
+    rows[..., :w] = a
+    rows[..., w:] = 0
     done = False
     if _state["binding"]:
         try:
-            _pp.r2c(rows, (1,), True, 0, out[:h], workers)
+            _pp.r2c(rows, (a.ndim - 1,), True, 0, out[..., :h, :], workers)
             done = True
         except (TypeError, ValueError):
             _state["binding"] = False
     if not done:
-        out[:h] = sfft.rfft(rows, axis=1, workers=workers)
-    out[h:] = 0
-    return _c2c_axis0(out, True, workers)
+        out[..., :h, :] = sfft.rfft(rows, axis=-1, workers=workers)
+    out[..., h:, :] = 0
+    return _c2c_columns(out, True, workers)
 
 
 def irfft2_into(S, L2, out, workers):
@@ -92,22 +93,22 @@ def irfft2_into(S, L2, out, workers):
 
     Parameters
     ----------
-    S : ndarray, shape (L1, L2 // 2 + 1), complex, C-contiguous
+    S : ndarray, shape (..., L1, L2 // 2 + 1), complex, C-contiguous
     L2 : int
         Length of the real rows.
-    out : ndarray, shape (L1, L2), real of S's precision
+    out : ndarray, shape (..., L1, L2), real of S's precision
     workers : int
 
     Returns
     -------
     out
     """
-    _c2c_axis0(S, False, workers)
+    _c2c_columns(S, False, workers)
     if _state["binding"]:
         try:
-            _pp.c2r(S, (1,), L2, False, 2, out, workers)
+            _pp.c2r(S, (S.ndim - 1,), L2, False, 2, out, workers)
             return out
         except (TypeError, ValueError):
             _state["binding"] = False
-    out[...] = sfft.irfft(S, n=L2, axis=1, workers=workers)
+    out[...] = sfft.irfft(S, n=L2, axis=-1, workers=workers)
     return out

@@ -39,16 +39,19 @@ Geometry, and what this backend does with it:
 
 float32 stays float32 (complex64 spectra); float64 uses complex128.
 
-**One plane** (a ``convolve2d`` image) takes its own path (``_layout``):
-every fresh multi-megabyte array costs its page faults on first touch
-(about 0.5 ms per MB on this machine's VMs), and a single 540x540 float64
-plane would allocate four.  There the same pocketfft passes write into
+**Transforms into kept buffers.**  Every fresh multi-megabyte array costs
+its page faults on first touch (about 0.5 ms per MB on this machine's VMs).
+Untiled inputs therefore go through pocketfft passes that write into
 per-thread buffers kept between calls, on every thread
-(``fastconv._pocketfft``); the plane is transformed whole unless its
-spectrum outgrows a chunk (1.6-1.9x faster than overlap-save tiles at
-2048x2048), and the kernel's
-conjugate spectrum comes from a cache keyed on its content, so a filter
-applied to image after image is transformed once.
+(``fastconv._pocketfft``): the row pass over the planes' own rows, the
+column passes in place, the last pass into a kept output plane.  Tiled
+inputs still allocate through ``scipy.fft``.
+
+**One plane** (a ``convolve2d`` image) takes its own path (``_layout``): it
+is transformed whole unless its spectrum outgrows a chunk (1.6-1.9x faster
+than overlap-save tiles at 2048x2048), and the kernel's conjugate spectrum
+comes from a cache keyed on its content, so a filter applied to image after
+image is transformed once.
 """
 import math
 from functools import lru_cache
@@ -315,14 +318,16 @@ def _untiled(x, ws, out, pad, L1, L2, groups, mac, n_threads):
     nb = max(1, min(N, _CHUNK_BYTES // per_image))
     rows = _segments(pad[0], out.shape[2], L1)
     cols = _segments(pad[2], out.shape[3], L2)
+    ctype = np.result_type(x.dtype, np.complex64)
     for n0 in range(0, N, nb):
         n1 = min(N, n0 + nb)
-        X = sfft.rfft2(x[n0:n1], s=(L1, L2), workers=_workers((n1 - n0) * C, n_threads))
-        Y = np.empty((n1 - n0, K, 1, L1 * F2), X.dtype)
-        mac(X.reshape(n1 - n0, C, 1, L1 * F2), ws, Y, groups, n_threads)
-        del X
-        yc = sfft.irfft2(Y.reshape(n1 - n0, K, L1, F2), s=(L1, L2),
-                         workers=_workers((n1 - n0) * K, n_threads), overwrite_x=True)
+        m = n1 - n0
+        # Kept buffers and out= passes, as for one plane (see the module docstring).
+        X = rfft2_padded(x[n0:n1], L1, L2, buffer("fft-s", (m, C, L1, F2), ctype), n_threads,
+                         rows=buffer("fft-rows", (m, C, x.shape[2], L2), x.dtype))
+        Y = buffer("fft-prod", (m, K, 1, L1 * F2), ctype)
+        mac(X.reshape(m, C, 1, L1 * F2), ws, Y, groups, n_threads)
+        yc = irfft2_into(Y.reshape(m, K, L1, F2), L2, buffer("fft-y", (m, K, L1, L2), x.dtype), n_threads)
         for d0, s0, ln in rows:
             for e0, t0, lm in cols:
                 out[n0:n1, :, d0:d0 + ln, e0:e0 + lm] = yc[:, :, s0:s0 + ln, t0:t0 + lm]
