@@ -120,26 +120,26 @@ def features(p, backend):
 # Fitted on the reference machine (2 cores, AVX-512) by `fastconv tune --calibrate`;
 # seconds per unit of each feature.  Per (backend, engine, dtype).
 DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.213e-05, 6.257e-12, 3.362e-10, 2.392e-11, 1.3e-11, 5.591e-10, 7.321e-12],
-    "direct|cython|float64": [1.577e-05, 1.267e-11, 4.029e-10, 7.28e-11, 2.751e-11, 1.867e-09, 1.428e-11],
-    "direct|numba|float32": [2.232e-05, 1.523e-10, 8.858e-10, 3.445e-10, 1.693e-10, 3.782e-09, 1.529e-10],
-    "direct|numba|float64": [2.565e-05, 1.962e-10, 8.999e-10, 4.666e-10, 2.255e-10, 6.546e-09, 2.023e-10],
-    "fft|cython|float32": [6.842e-05, 7.234e-11, 7.188e-11, 4.646e-09, 2.107e-10],
-    "fft|cython|float64": [6.402e-05, 1.895e-10, 1.13e-10, 7.828e-09, 3.33e-10],
-    "fft|numba|float32": [4.194e-05, 1.153e-10, 6.274e-11, 4.183e-09, 2.234e-10],
-    "fft|numba|float64": [3.079e-05, 2.523e-10, 1.55e-10, 7.622e-09, 3.214e-10],
-    "im2col|cython|float32": [1.242e-05, 1.277e-11, 4.474e-10, 0.0, 1.363e-09, 1.032e-11],
-    "im2col|cython|float64": [3.171e-05, 1.513e-11, 8.45e-10, 0.0, 1.461e-09, 1.84e-11],
-    "im2col|numba|float32": [1.279e-05, 1.316e-11, 4.387e-10, 0.0, 1.187e-09, 9.933e-12],
-    "im2col|numba|float64": [1.542e-05, 1.688e-11, 7.14e-10, 0.0, 2.269e-09, 1.844e-11],
-    "naive|cython|float32": [1.064e-06, 5.31e-11, 7.673e-10, 1.096e-10],
-    "naive|cython|float64": [0.0, 9.834e-11, 1.53e-09, 0.0],
-    "naive|numba|float32": [1.693e-06, 5.166e-11, 6.657e-10, 3.602e-10],
-    "naive|numba|float64": [0.0, 1.008e-10, 1.686e-09, 5.541e-11],
-    "winograd|cython|float32": [8.666e-05, 3.63e-12, 5.634e-10, 6.691e-10],
-    "winograd|cython|float64": [6.872e-05, 8.768e-12, 1.227e-09, 5.806e-11],
-    "winograd|numba|float32": [9.954e-05, 6.965e-12, 4.954e-10, 1.272e-09],
-    "winograd|numba|float64": [0.0001478, 1.003e-11, 1.102e-09, 3.149e-10],
+    "direct|cython|float32": [1.286e-05, 6.312e-12, 3.542e-10, 2.45e-11, 1.305e-11, 3.197e-10, 7.288e-12],
+    "direct|cython|float64": [1.615e-05, 1.25e-11, 3.733e-10, 8.893e-11, 2.731e-11, 2.19e-09, 1.447e-11],
+    "direct|numba|float32": [1.992e-05, 1.558e-10, 9.199e-10, 3.291e-10, 1.711e-10, 1.563e-09, 1.511e-10],
+    "direct|numba|float64": [2.785e-05, 1.972e-10, 9.529e-10, 4.291e-10, 2.149e-10, 3.358e-09, 2.051e-10],
+    "fft|cython|float32": [5.929e-05, 7.848e-11, 6.957e-11, 5.369e-09, 2.114e-10],
+    "fft|cython|float64": [0.0001051, 1.311e-10, 1.679e-10, 7.771e-09, 2.225e-10],
+    "fft|numba|float32": [6.02e-05, 1.23e-10, 6.138e-11, 4.478e-09, 1.798e-10],
+    "fft|numba|float64": [5.338e-05, 2.856e-10, 1.287e-10, 6.161e-09, 3.064e-10],
+    "im2col|cython|float32": [1.241e-05, 1.167e-11, 4.488e-10, 0.0, 8.977e-10, 9.061e-12],
+    "im2col|cython|float64": [1.639e-05, 1.35e-11, 8.914e-10, 0.0, 2.029e-09, 1.774e-11],
+    "im2col|numba|float32": [1.381e-05, 1.149e-11, 4.46e-10, 0.0, 1.381e-09, 8.941e-12],
+    "im2col|numba|float64": [1.64e-05, 1.431e-11, 7.978e-10, 0.0, 2.41e-09, 1.741e-11],
+    "naive|cython|float32": [3.01e-06, 5.529e-11, 7.467e-10, 7.176e-11],
+    "naive|cython|float64": [1.595e-06, 9.663e-11, 1.532e-09, 0.0],
+    "naive|numba|float32": [3.912e-06, 5.626e-11, 6.954e-10, 2.82e-10],
+    "naive|numba|float64": [1.121e-07, 9.83e-11, 1.559e-09, 1.554e-10],
+    "winograd|cython|float32": [0.0001141, 3.555e-12, 5.605e-10, 5.531e-10],
+    "winograd|cython|float64": [7.721e-05, 3.867e-12, 1.217e-09, 3.1e-10],
+    "winograd|numba|float32": [0.0001271, 3.783e-12, 8.713e-10, 0.0],
+    "winograd|numba|float64": [0.0001386, 7.284e-12, 1.052e-09, 6.355e-10],
 }
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
@@ -502,6 +502,10 @@ CALIBRATION_SHAPES = [
     ((48, 1, 24, 24), (8, 1, 3, 3), 1, 1, 1),
     ((32, 16, 12, 12), (32, 16, 3, 3), 2, 1, 1),
     ((16, 48, 16, 16), (48, 48, 7, 7), 1, 3, 1),
+    # Bottleneck 1x1 expansions on big planes: per image the input outgrows
+    # L2, and the direct kernel re-reads it for every block of 8 outputs.
+    ((4, 64, 56, 56), (256, 64, 1, 1), 1, 0, 1),
+    ((4, 128, 28, 28), (512, 128, 1, 1), 1, 0, 1),
 ]
 
 
