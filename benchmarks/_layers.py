@@ -14,3 +14,13 @@ def run(benchmark, group, label, fn, rounds):
     benchmark.group = group
     benchmark.extra_info.update(layer=group, impl=label)
     benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+
+
+def run_torch(benchmark, group, layers, name, rounds):
+    """torch.nn.functional.conv2d on ``layers[name]`` with 'same' padding, as one entry of ``group``."""
+    import pytest
+    torch = pytest.importorskip("torch")
+    x, w = (torch.from_numpy(a) for a in layer_data(layers, name))
+    with torch.no_grad():
+        run(benchmark, group, "torch",
+            lambda: torch.nn.functional.conv2d(x, w, padding=w.shape[-1] // 2), rounds)

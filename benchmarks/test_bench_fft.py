@@ -14,7 +14,7 @@ Without ``--benchmark-enable`` each body runs once (a smoke test).
 import pytest
 
 import fastconv
-from _layers import layer_data, run
+from _layers import layer_data, run, run_torch
 
 LAYERS = {
     "n8c16h64-k11": ((8, 16, 64, 64), (16, 16, 11, 11)),
@@ -42,8 +42,4 @@ def test_backend(benchmark, bench_rounds, bench_threads, name, backend, engine):
 
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_torch(benchmark, bench_rounds, bench_threads, name):
-    torch = pytest.importorskip("torch")
-    x, w = (torch.from_numpy(a) for a in _data(name))
-    F = torch.nn.functional
-    with torch.no_grad():
-        run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=w.shape[-1] // 2), bench_rounds)
+    run_torch(benchmark, name, LAYERS, name, bench_rounds)

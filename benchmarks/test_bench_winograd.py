@@ -13,7 +13,7 @@ Without ``--benchmark-enable`` each body runs once (a smoke test).
 import pytest
 
 import fastconv
-from _layers import layer_data, run
+from _layers import layer_data, run, run_torch
 from fastconv._validation import conv2d_args
 
 wg = pytest.importorskip("fastconv.backends.winograd")
@@ -61,8 +61,4 @@ def test_im2col(benchmark, bench_rounds, bench_threads, name):
 
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_torch(benchmark, bench_rounds, bench_threads, name):
-    torch = pytest.importorskip("torch")
-    x, w = (torch.from_numpy(a) for a in _data(name))
-    F = torch.nn.functional
-    with torch.no_grad():
-        run(benchmark, name, "torch", lambda: F.conv2d(x, w, padding=1), bench_rounds)
+    run_torch(benchmark, name, LAYERS, name, bench_rounds)

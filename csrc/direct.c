@@ -40,9 +40,10 @@ void direct_pack_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
                     /* Unit stride: zeros, one row copy, zeros (the common case). */ \
                     const ptrdiff_t j0 = pl < Wq ? pl : Wq; \
                     const ptrdiff_t j1 = W + pl < Wq ? W + pl : Wq; \
+                    const ptrdiff_t je = j1 > j0 ? j1 : j0; \
                     memset(d, 0, (size_t)j0 * sizeof(T)); \
-                    if (j1 > j0) memcpy(d + j0, xr + (j0 - pl), (size_t)(j1 - j0) * sizeof(T)); \
-                    memset(d + (j1 > j0 ? j1 : j0), 0, (size_t)(Wq - (j1 > j0 ? j1 : j0)) * sizeof(T)); \
+                    if (je > j0) memcpy(d + j0, xr + (j0 - pl), (size_t)(je - j0) * sizeof(T)); \
+                    memset(d + je, 0, (size_t)(Wq - je) * sizeof(T)); \
                     continue; \
                 } \
                 for (ptrdiff_t j = 0; j < Wq; ++j) { \

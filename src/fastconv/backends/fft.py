@@ -211,6 +211,7 @@ def _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
     return best[1:] if best is not None else fallback[1:]
 
 
+@lru_cache(maxsize=1024)
 def _layout(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
     """``(single, L1, L2, th, tw)`` for the stride-1 correlation of ``_correlate``.
 
