@@ -14,7 +14,7 @@ DTYPES = [np.float32, np.float64]
 
 def _grid(n, seed=7):
     """Random geometries the backend claims: kernels up to 13, padding incl. 'same',
-    dilation, groups, strides (never one that every phase kernel is 1x1)."""
+    dilation, groups, strides (only those whose phase kernels keep 49 taps)."""
     rng = np.random.default_rng(seed)
     out = []
     while len(out) < n:
@@ -79,7 +79,11 @@ class TestConv2dFFT:
 
     @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-    def test_large_input_is_tiled_and_exact(self, dtype, engine, rng):
+    def test_large_input_is_tiled_and_exact(self, dtype, engine, rng, monkeypatch):
+        # Tiles only bound memory: a small chunk makes this input "large".
+        monkeypatch.setattr(fft_backend, "_CHUNK_BYTES", 2 ** 18)
+        fft_backend._plan.cache_clear()
+        fft_backend._layout.cache_clear()
         x = rng.standard_normal((2, 3, 181, 203)).astype(dtype)
         w = rng.standard_normal((4, 3, 7, 5)).astype(dtype)
         p = conv2d_args(x, w, None, 1, (3, 1), 1, 1)[3]
@@ -87,8 +91,15 @@ class TestConv2dFFT:
         assert th < p.OH and tw < p.OW, "the geometry no longer exercises overlap-save tiling"
         ref = fastconv.conv2d(x.astype(np.float64), w.astype(np.float64), padding=(3, 1), backend="naive")
         out = fastconv.conv2d(x, w, padding=(3, 1), backend="fft", engine=engine)
+        fft_backend._plan.cache_clear()
+        fft_backend._layout.cache_clear()
         assert out.dtype == dtype
         assert rel_err(out, ref) < TOL[np.dtype(dtype)]
+
+    def test_whole_planes_unless_an_image_outgrows_a_chunk(self):
+        assert fft_backend._plan(8, 16, 32, 16, 128, 128, (5, 5, 5, 5), 11, 11, 4) == (135, 135, 128, 128)
+        L1, L2, th, tw = fft_backend._plan(2, 256, 256, 256, 1024, 1024, (5, 5, 5, 5), 11, 11, 4)
+        assert th < 1024 and tw < 1024
 
     def test_tile_plan_covers_the_output(self):
         for args in [(1, 1, 1, 1, 2048, 2048, (15, 15, 15, 15), 31, 31, 4),
@@ -121,13 +132,22 @@ class TestConv2dFFT:
     def test_unsupported_geometry_raises_naming_why(self):
         x = np.ones((1, 2, 16, 16), np.float32)
         w = np.ones((3, 2, 2, 2), np.float32)
-        with pytest.raises(ValueError, match=r"backend 'fft' cannot serve.*stride \(2, 2\)"):
+        with pytest.raises(ValueError, match=r"backend 'fft' cannot serve.*stride \(2, 2\) leaves phase kernels of 1x1"):
             fastconv.conv2d(x, w, stride=2, backend="fft")
 
-    def test_strided_geometry_with_overlapping_taps_is_served(self):
-        x = np.ones((1, 1, 16, 16))
-        w = np.ones((1, 1, 3, 3))
-        p = conv2d_args(x, w, None, 2, 0, 1, 1)[3]
+    @pytest.mark.parametrize("k, stride, served", [(11, 2, False), (13, 2, True), (11, 3, False),
+                                                   (11, 4, False), (21, 4, False), (21, 3, True),
+                                                   (31, 4, True), (3, 2, False)])
+    def test_strided_geometry_is_served_when_phase_kernels_keep_49_taps(self, k, stride, served):
+        x = np.ones((1, 1, 64, 64))
+        w = np.ones((1, 1, k, k))
+        p = conv2d_args(x, w, None, stride, 0, 1, 1)[3]
+        assert (fft_backend.unsupported(p) is None) == served
+
+    def test_dilation_counts_towards_the_phase_kernel(self):
+        x = np.ones((1, 1, 64, 64))
+        w = np.ones((1, 1, 5, 5))
+        p = conv2d_args(x, w, None, 2, 0, 3, 1)[3]      # extent 13, phases 7x7
         assert fft_backend.unsupported(p) is None
 
 

@@ -19,13 +19,15 @@ Geometry, and what this backend does with it:
   ``s=`` supplies) and the output is read back circularly shifted by the
   top/left padding.  A valid correlation of a pre-padded image (what
   ``convolve2d`` passes) is thus one FFT at a fast length and a crop.
-* **Tiling (overlap-save).**  For inputs much larger than the kernel, output
+* **Tiling (overlap-save)** bounds memory: when one image's untiled
+  spectra outgrow a chunk (256 MiB) or the kernel spectra their cap, output
   tiles of ``th x tw`` read overlapping input windows of ``L1 x L2`` (a fast
   length, ``th = L1 - R + 1``); the windows are strided views of one
   zero-padded copy of the input, batched into the same transforms.  The tile
   is picked by a cost estimate (transforms, products, copies) over all fast
-  lengths, under a memory cap on the kernel spectra; batches of images and of
-  tile rows are processed in chunks so working memory stays bounded.
+  lengths; batches of images and of tile rows are processed in chunks.
+  Below that size whole planes are faster (see ``_plan``), also for inputs
+  much larger than the kernel.
 * **Groups**: one transform of all input channels; the product kernel reads
   each group's channel slice in place.
 * **Dilation**: the kernel is dilated with zeros before its transform.
@@ -33,10 +35,18 @@ Geometry, and what this backend does with it:
   the dilated kernel are split into ``sh*sw`` phases that become extra input
   channels, leaving a stride-1 correlation whose output is exactly the
   strided one.  Nothing is computed and thrown away (no stride-1 result is
-  subsampled).  What FFT cannot make pay is a stride at least as large as
-  the dilated kernel in both axes: every phase kernel is then 1x1, a plain
-  channel GEMM with transforms around it, and ``unsupported`` refuses it.
-
+  subsampled).  The split keeps the channel-sum products of a stride-1
+  layer (``sh*sw`` times the channels on planes ``sh*sw`` times smaller)
+  for a direct method that does ``sh*sw`` times less work, so it pays only
+  while each phase kernel keeps enough taps: ``unsupported`` refuses a
+  stride that leaves phase kernels of fewer than :data:`MIN_PHASE_TAPS`
+  (49, a 7x7) taps, where a direct method serves better.  Measured on 2
+  threads over 220 layers (``benchmarks/fft_vs_im2col.py``: 4 batch and
+  channel configurations, images of 64 to 227 pixels, kernels 11 to 31,
+  strides 1 to 4), FFT was slower than im2col on 26 of the 165 strided
+  shapes it could serve, on 3 of the 99 with 6x6 phase kernels and more
+  (up to 1.21x) and on none of the 77 with 7x7 and more; below 7x7 it was
+  the fastest of fft, im2col and direct on one shape, by 1.1x.
 float32 stays float32 (complex64 spectra); float64 uses complex128.
 
 **Transforms into kept buffers.**  Every fresh multi-megabyte array costs
@@ -88,15 +98,30 @@ def _extent(k, d):
     return d * (k - 1) + 1
 
 
+# Fewest taps a phase kernel of a strided layer may keep (see the module docstring).
+MIN_PHASE_TAPS = 49
+
+
 def unsupported(p):
-    """None when the FFT backend serves geometry ``p``, else the reason."""
+    """None when the FFT backend serves geometry ``p``, else the reason.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import fft
+    >>> p = conv2d_args(np.ones((8, 3, 227, 227)), np.ones((96, 3, 11, 11)), None, 4, 0, 1, 1)[3]
+    >>> fft.unsupported(p)
+    'stride (4, 4) leaves phase kernels of 3x3 = 9 taps (fewer than 49): FFT does more work there than a direct method (use im2col, direct or auto)'
+    """
     sh, sw = p.stride
     if (sh, sw) != (1, 1):
-        rd, sd = _extent(p.R, p.dilation[0]), _extent(p.S, p.dilation[1])
-        if -(-rd // sh) == 1 and -(-sd // sw) == 1:
-            return (f"stride {p.stride} is at least the dilated kernel extent {rd}x{sd}: outputs "
-                    f"share no input pixels, so the convolution is a 1x1 channel product that "
-                    f"FFT cannot speed up")
+        rq = -(-_extent(p.R, p.dilation[0]) // sh)
+        sq = -(-_extent(p.S, p.dilation[1]) // sw)
+        if rq * sq < MIN_PHASE_TAPS:
+            return (f"stride {p.stride} leaves phase kernels of {rq}x{sq} = {rq * sq} taps (fewer than "
+                    f"{MIN_PHASE_TAPS}): FFT does more work there than a direct method "
+                    f"(use im2col, direct or auto)")
     return None
 
 
@@ -176,15 +201,31 @@ def _axis_options(n, before, after, k):
     return opts
 
 
+def _image_bytes(C, K, L1, L2, isz):
+    """Working memory of one image untiled: input and product spectra, output planes."""
+    return (C + K) * L1 * (L2 // 2 + 1) * 2 * isz + K * L1 * L2 * isz
+
+
 @lru_cache(maxsize=1024)
 def _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
     """Choose transform lengths ``(L1, L2)`` and output tiles ``(th, tw)``.
 
-    Minimises an estimate of the time, all terms spread over the threads:
-    forward and inverse transforms of every tile of every image and channel,
-    the kernel transforms, the channel-sum products and, when tiled, the copy
-    into the zero-padded window buffer.
+    Whole-axis lengths (no tiles) whenever one image's working set fits a
+    chunk and the kernel spectra fit their cap: through kept buffers and
+    ``out=`` passes that measured 1.1-3.1x faster than the overlap-save
+    tiling this function used to prefer, on every shape tried (2 threads,
+    planes of 64 to 1024 with kernels 6 to 31, polyphase ones included).
+    Tiles bound memory beyond that; among them, this minimises an estimate
+    of the time, all terms spread over the threads: forward and inverse
+    transforms of every tile of every image and channel, the kernel
+    transforms, the channel-sum products and the copy into the zero-padded
+    window buffer.
     """
+    L1, th = _axis_options(H, pad[0], pad[1], Rd)[0]
+    L2, tw = _axis_options(W, pad[2], pad[3], Sd)[0]
+    if (_image_bytes(C, K, L1, L2, isz) <= _CHUNK_BYTES
+            and K * Cg * L1 * (L2 // 2 + 1) * 2 * isz <= _KERNEL_SPECTRA_BYTES):
+        return L1, L2, th, tw
     OH, OW = H + pad[0] + pad[1] - Rd + 1, W + pad[2] + pad[3] - Sd + 1
     best = None
     fallback = None
@@ -272,17 +313,26 @@ def _segments(offset, n, L):
 
 # --- the computation ---------------------------------------------------------
 
-def _workers(planes, n_threads):
-    """Threads for a batch of 2-D transforms: pocketfft shares out whole planes,
-    and splitting a single plane's rows measured slower than one thread here."""
-    return n_threads if planes > 1 else 1
+# Points below which a batch of transforms runs on one thread: waking
+# pocketfft's pool costs more than it shares out (measured, a column pass
+# over (64, 40, 21) complex64: 91 us on one thread, 99 us on two; over
+# (28, 128, 65): 425 against 239 us).
+_THREADED_POINTS = 2 ** 18
+
+
+def _workers(planes, points, n_threads):
+    """Threads for a batch of ``planes`` 2-D transforms of ``points`` each:
+    pocketfft shares out whole planes, splitting a single plane's rows
+    measured slower than one thread here, and a small batch does not pay
+    for waking the pool."""
+    return n_threads if planes > 1 and planes * points >= _THREADED_POINTS else 1
 
 
 def _kernel_spectra(w, L1, L2, n_threads):
     """rfft2 of the kernels at (L1, L2), as (K, Cg, L1 * (L2//2 + 1)); read-only, cached."""
     def compute():
         K, Cg = w.shape[:2]
-        wk = _workers(K * Cg, n_threads)
+        wk = _workers(K * Cg, L1 * L2, n_threads)
         # Transform the R nonzero rows along W first; the padded rows are zeros.
         half = sfft.rfft(w, n=L2, axis=-1, workers=wk)
         spec = sfft.fft(half, n=L1, axis=-2, workers=wk, overwrite_x=True)
@@ -314,9 +364,7 @@ def _untiled(x, ws, out, pad, L1, L2, groups, mac, n_threads):
     N, C = x.shape[:2]
     K = out.shape[1]
     F2 = L2 // 2 + 1
-    isz = np.dtype(ws.dtype).itemsize
-    per_image = (C + K) * L1 * F2 * isz + K * L1 * L2 * isz // 2
-    nb = max(1, min(N, _CHUNK_BYTES // per_image))
+    nb = max(1, min(N, _CHUNK_BYTES // _image_bytes(C, K, L1, L2, x.dtype.itemsize)))
     rows = _segments(pad[0], out.shape[2], L1)
     cols = _segments(pad[2], out.shape[3], L2)
     ctype = np.result_type(x.dtype, np.complex64)
@@ -324,11 +372,13 @@ def _untiled(x, ws, out, pad, L1, L2, groups, mac, n_threads):
         n1 = min(N, n0 + nb)
         m = n1 - n0
         # Kept buffers and out= passes, as for one plane (see the module docstring).
-        X = rfft2_padded(x[n0:n1], L1, L2, buffer("fft-s", (m, C, L1, F2), ctype), n_threads,
+        X = rfft2_padded(x[n0:n1], L1, L2, buffer("fft-s", (m, C, L1, F2), ctype),
+                         _workers(m * C, L1 * L2, n_threads),
                          rows=buffer("fft-rows", (m, C, x.shape[2], L2), x.dtype))
         Y = buffer("fft-prod", (m, K, 1, L1 * F2), ctype)
         mac(X.reshape(m, C, 1, L1 * F2), ws, Y, groups, n_threads)
-        yc = irfft2_into(Y.reshape(m, K, L1, F2), L2, buffer("fft-y", (m, K, L1, L2), x.dtype), n_threads)
+        yc = irfft2_into(Y.reshape(m, K, L1, F2), L2, buffer("fft-y", (m, K, L1, L2), x.dtype),
+                         _workers(m * K, L1 * L2, n_threads))
         for d0, s0, ln in rows:
             for e0, t0, lm in cols:
                 out[n0:n1, :, d0:d0 + ln, e0:e0 + lm] = yc[:, :, s0:s0 + ln, t0:t0 + lm]
