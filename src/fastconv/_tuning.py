@@ -34,15 +34,26 @@ def cache_path():
 
 @lru_cache(maxsize=None)
 def cpu_name():
-    """The CPU model, part of every key: a winner on one CPU says nothing of another."""
+    """The CPU model, part of every key: a winner on one CPU says nothing of another.
+
+    Virtual machines often report a bare family name ("AMD EPYC") for
+    generations whose kernels rank differently (AVX-512 on two 256-bit
+    halves or on full-width units), so the family, model and stepping
+    numbers are part of the name where ``/proc/cpuinfo`` gives them.
+    """
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break               # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    numbers = [f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if fields.get(k)]
+    return f"{name} ({', '.join(numbers)})" if numbers else name
 
 
 def _empty():

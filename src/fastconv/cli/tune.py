@@ -44,7 +44,7 @@ def run(args):
         _select.reset()
         return 0
     if args.calibrate:
-        print("calibrating the cost model (about a minute)...")
+        print("calibrating the cost model (two passes over the calibration shapes, about 4 minutes)...")
         fitted = _select.calibrate(verbose=True)
         print(f"stored {len(fitted)} coefficient rows in {_tuning.cache_path()}")
     shapes = [_parse(s) for s in args.shape] + (LAYERS if args.layers else [])
