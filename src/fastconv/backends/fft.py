@@ -114,10 +114,8 @@ def unsupported(p):
     >>> fft.unsupported(p)
     'stride (4, 4) leaves phase kernels of 3x3 = 9 taps (fewer than 49): FFT does more work there than a direct method (use im2col, direct or auto)'
     """
-    sh, sw = p.stride
-    if (sh, sw) != (1, 1):
-        rq = -(-_extent(p.R, p.dilation[0]) // sh)
-        sq = -(-_extent(p.S, p.dilation[1]) // sw)
+    if p.stride != (1, 1):
+        rq, sq = _phase_kernel(p)
         if rq * sq < MIN_PHASE_TAPS:
             return (f"stride {p.stride} leaves phase kernels of {rq}x{sq} = {rq * sq} taps (fewer than "
                     f"{MIN_PHASE_TAPS}): FFT does more work there than a direct method "
@@ -126,6 +124,12 @@ def unsupported(p):
 
 
 # --- geometry ----------------------------------------------------------------
+
+def _phase_kernel(p):
+    """(rows, columns) of each phase kernel of the polyphase split of ``p``."""
+    sh, sw = p.stride
+    return -(-_extent(p.R, p.dilation[0]) // sh), -(-_extent(p.S, p.dilation[1]) // sw)
+
 
 def _dilate(w, dilation):
     dh, dw = dilation
@@ -150,7 +154,7 @@ def _polyphase(x, w, p):
     N, C, H, W = x.shape
     wd = _dilate(w, p.dilation)
     K, Cg, Rd, Sd = wd.shape
-    rq, sq = -(-Rd // sh), -(-Sd // sw)
+    rq, sq = _phase_kernel(p)
     hq, wq = p.OH + rq - 1, p.OW + sq - 1
     pt, _, pl, _ = p.pad
     xp = np.zeros((N, C, hq * sh, wq * sw), x.dtype)
@@ -289,12 +293,11 @@ def plan_for(p):
     >>> fft.plan_for(p)
     {'single': True, 'L1': 540, 'L2': 540, 'tiles': 1, 'C': 1, 'Cg': 1}
     """
-    Rd, Sd = _extent(p.R, p.dilation[0]), _extent(p.S, p.dilation[1])
     sh, sw = p.stride
+    R, S = _phase_kernel(p)
     if (sh, sw) == (1, 1):
-        C, Cg, H, W, pad, R, S = p.C, p.Cg, p.H, p.W, tuple(p.pad), Rd, Sd
+        C, Cg, H, W, pad = p.C, p.Cg, p.H, p.W, tuple(p.pad)
     else:
-        R, S = -(-Rd // sh), -(-Sd // sw)
         C, Cg, H, W, pad = p.C * sh * sw, p.Cg * sh * sw, p.OH + R - 1, p.OW + S - 1, (0,) * 4
     single, L1, L2, th, tw = _layout(p.N, C, p.K, Cg, H, W, pad, R, S, np.dtype(p.dtype).itemsize)
     tiles = 1 if single else -(-p.OH // th) * -(-p.OW // tw)
