@@ -280,9 +280,9 @@ def measure(p, cands, budget=0.2, max_rounds=50, min_rounds=5):
     BLAS call measured up to 10x slow).  Rounds go on until ``budget``
     seconds per racer are spent (at least ``min_rounds``).  Each racer's
     figure is its median over the rounds: on a shared 2-core VM a kernel
-    can run its fastest calls only now and then (one im2col layer's
-    minimum was 1.3x below its median while a direct kernel's was not), and
-    the typical call is what a user gets.  The others keep their faster
+    can run its fastest calls only now and then (on one grid layer im2col
+    and direct had the same minimum while im2col's median call was 1.3x
+    direct's), and the typical call is what a user gets.  The others keep their faster
     warm call.
     """
     x, w = _random_inputs(p)
