@@ -205,9 +205,14 @@ def _axis_options(n, before, after, k):
     return opts
 
 
+def _spectrum_bytes(L1, L2, isz):
+    """Bytes of one real plane's spectrum at (L1, L2), ``isz`` the real itemsize."""
+    return L1 * (L2 // 2 + 1) * 2 * isz
+
+
 def _image_bytes(C, K, L1, L2, isz):
     """Working memory of one image untiled: input and product spectra, output planes."""
-    return (C + K) * L1 * (L2 // 2 + 1) * 2 * isz + K * L1 * L2 * isz
+    return (C + K) * _spectrum_bytes(L1, L2, isz) + K * L1 * L2 * isz
 
 
 @lru_cache(maxsize=1024)
@@ -228,7 +233,7 @@ def _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
     L1, th = _axis_options(H, pad[0], pad[1], Rd)[0]
     L2, tw = _axis_options(W, pad[2], pad[3], Sd)[0]
     if (_image_bytes(C, K, L1, L2, isz) <= _CHUNK_BYTES
-            and K * Cg * L1 * (L2 // 2 + 1) * 2 * isz <= _KERNEL_SPECTRA_BYTES):
+            and K * Cg * _spectrum_bytes(L1, L2, isz) <= _KERNEL_SPECTRA_BYTES):
         return L1, L2, th, tw
     OH, OW = H + pad[0] + pad[1] - Rd + 1, W + pad[2] + pad[3] - Sd + 1
     best = None
@@ -248,7 +253,7 @@ def _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
                 # in and out: measured, tiling pays only when it clearly wins.
                 cost = (_TILE_PENALTY * cost + _NS_CALL * T * N * (C + K)
                         + _NS_COPY * N * (C * (t1 * th + Rd) * (t2 * tw + Sd) + 2 * K * OH * OW))
-            spectra = K * Cg * F * 2 * isz
+            spectra = K * Cg * _spectrum_bytes(L1, L2, isz)
             if spectra <= _KERNEL_SPECTRA_BYTES and (best is None or cost < best[0]):
                 best = (cost, L1, L2, th, tw)
             if fallback is None or spectra < fallback[0]:
@@ -268,7 +273,7 @@ def _layout(N, C, K, Cg, H, W, pad, Rd, Sd, isz):
     if N * C * K == 1:
         L1 = _axis_options(H, pad[0], pad[1], Rd)[0][0]
         L2 = _axis_options(W, pad[2], pad[3], Sd)[0][0]
-        if L1 * (L2 // 2 + 1) * 2 * isz <= _CHUNK_BYTES:
+        if _spectrum_bytes(L1, L2, isz) <= _CHUNK_BYTES:
             return True, L1, L2, L1, L2
     return (False,) + _plan(N, C, K, Cg, H, W, pad, Rd, Sd, isz)
 
