@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -107,6 +108,25 @@ class TestTuningCache:
         far = {"times": {"direct/cython": 1.30e-3, "im2col/cython": 1.00e-3}}
         assert _select._best_measured(near, cands, cands[0]) == cands[0]
         assert _select._best_measured(far, cands, cands[0]) == cands[1]
+
+    def test_racers_take_turns_in_a_rotating_order(self, monkeypatch):
+        # In a fixed order each racer would always inherit its neighbour's spinning threads.
+        calls = []
+
+        class Fake:
+            def __init__(self, name):
+                self.name = name
+
+            def conv2d(self, *args):
+                calls.append(self.name)
+                time.sleep(1e-3)
+
+        monkeypatch.setattr(_dispatch, "backend_module", Fake)
+        p = _select._params((1, 1, 8, 8), (1, 1, 3, 3), 1, 1, 1, 1, np.dtype("float32"))
+        cands = [("a", "cython"), ("b", "cython"), ("c", "cython")]
+        _select.measure(p, cands, budget=0, min_rounds=3, max_rounds=3)
+        rounds = calls[-3 * 2 * len(cands):]      # each turn: one untimed call, one timed
+        assert [rounds[6 * k] for k in range(3)] == ["a", "b", "c"]
 
     def test_a_new_process_reads_the_cache(self, private_cache):
         fastconv.tune((1, 2, 24, 24), (2, 2, 3, 3), padding=1)

@@ -309,7 +309,10 @@ def measure(p, cands, budget=0.2, max_rounds=50, min_rounds=5):
     times = {c: [] for c in racers}
     spent, rounds = 0.0, 0
     while rounds < max_rounds and (rounds < min_rounds or spent < budget * len(racers)):
-        for c in racers:
+        # A rotating order: in a fixed one each racer would always follow
+        # the same neighbour and inherit whatever its threads leave behind.
+        k = rounds % max(len(racers), 1)
+        for c in racers[k:] + racers[:k]:
             fns[c]()
             t0 = time.perf_counter()
             fns[c]()
