@@ -88,6 +88,22 @@ class TestGemm:
         np.testing.assert_allclose(y[1:4], np.matmul(w, cols), rtol=1e-4, atol=1e-4)
         assert not y[0].any() and not y[4].any()
 
+    @pytest.mark.parametrize("sa, sb, out, what", [
+        ((16, 75), (74, 400), None, "inner dimensions"),
+        ((2, 16, 75), (3, 75, 400), None, "do not broadcast"),
+        ((16, 75), (2, 75, 400), (2, 16, 399), "out must have shape")])
+    def test_mismatched_shapes_raise_instead_of_reading_past_an_operand(self, sa, sb, out, what):
+        from fastconv._blas import gemm
+        out = None if out is None else np.zeros(out, np.float32)
+        with pytest.raises(ValueError, match=what):
+            gemm(np.ones(sa, np.float32), np.ones(sb, np.float32), out=out)
+
+    def test_the_kernel_checks_its_own_shapes(self):
+        gemm = pytest.importorskip("fastconv._cython.gemm").gemm
+        a, b = np.ones((1, 2, 4, 5), np.float32), np.ones((1, 3, 5, 6), np.float32)
+        with pytest.raises(ValueError, match="do not match"):
+            gemm(a, b, np.zeros((1, 3, 4, 6), np.float32), False, 1)
+
     def test_blas_thread_count_is_restored(self):
         from threadpoolctl import threadpool_info
 

@@ -10,6 +10,7 @@ for the duration of such a call.  Small products, other dtypes and installs
 without the Cython engine use ``numpy.matmul`` with BLAS at fastconv's
 thread count.
 """
+import math
 import threading
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from ._threads import apply_blas_threads, get_num_threads
 
 _MIN_FLOPS = 2e5          # below this, one thread and no hand-off is faster
+_FLOATS = (np.float32, np.float64)
 _state = {"mod": None, "libs": None}
 _lock = threading.Lock()
 _inside = [0]             # callers currently holding BLAS at one thread
@@ -85,27 +87,43 @@ def gemm(a, b, out=None, accumulate=False):
            [2., 3.]])
     """
     mod = _engine()
-    if not (mod and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
-            and 2 <= a.ndim <= 4 and 2 <= b.ndim <= 4):
+    if not (mod and a.dtype == b.dtype and a.dtype in _FLOATS and 2 <= a.ndim <= 4 and 2 <= b.ndim <= 4):
         return _numpy_gemm(a, b, out, accumulate)
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    # Plain tuple arithmetic throughout: numpy's broadcast_shapes, prod and
+    # broadcast_to cost 15 us a call between them, more than the product of
+    # a small layer.
+    batch = _batch_shape(a.shape[:-2], b.shape[:-2])
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if b.shape[-2] != K:
+        raise ValueError(f"gemm: inner dimensions differ: a {a.shape}, b {b.shape}")
     if out is None:
         out = np.empty(batch + (M, N), dtype=a.dtype)
         accumulate = False
-    G = int(np.prod(batch)) if batch else 1
+    elif out.shape != batch + (M, N):
+        raise ValueError(f"gemm: out must have shape {batch + (M, N)}, got {out.shape}")
     item = out.itemsize
-    if 2.0 * G * M * K * N < _MIN_FLOPS or out.strides[-1] != item or out.strides[-2] < N * item:
+    if 2.0 * math.prod(batch) * M * K * N < _MIN_FLOPS or out.strides[-1] != item or out.strides[-2] < N * item:
         return _numpy_gemm(a, b, out, accumulate)
-    full = (1,) * (2 - len(batch)) + batch
-    c4 = out.reshape(full + (M, N)) if out.ndim != 4 else out
-    if not np.shares_memory(c4, out):
-        return _numpy_gemm(a, b, out, accumulate)
-    a4 = _blas_ready(np.broadcast_to(a, full + (M, K)))
-    b4 = _blas_ready(np.broadcast_to(b, full + (K, N)))
+    # Leading axes of length 1 are broadcast by the kernel itself.
+    c4 = _as_4d(out)
+    a4 = _blas_ready(_as_4d(a))
+    b4 = _blas_ready(_as_4d(b))
     with _single_threaded_blas():
         mod.gemm(a4, b4, c4, accumulate, get_num_threads())
     return out
+
+
+def _as_4d(m):
+    return m if m.ndim == 4 else m.reshape((1,) * (4 - m.ndim) + m.shape)
+
+
+def _batch_shape(sa, sb):
+    """numpy's broadcast of two batch shapes of at most two axes."""
+    n = max(len(sa), len(sb))
+    sa, sb = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sb)) + sb
+    if any(x != y and x != 1 and y != 1 for x, y in zip(sa, sb)):
+        raise ValueError(f"gemm: batch shapes {sa} and {sb} do not broadcast")
+    return tuple(max(x, y) if x and y else 0 for x, y in zip(sa, sb))
 
 
 def _numpy_gemm(a, b, out, accumulate):

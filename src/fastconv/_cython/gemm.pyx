@@ -28,15 +28,24 @@ cdef inline void _block(char *tb, char *ta, int m, int n, int k, real *bp, int l
         dgemm(tb, ta, &m, &n, &k, &one, bp, &ldb, ap, &lda, &beta, cp, &ldc)
 
 
-def gemm(const real[:, :, :, :] a,  # IN  (B1, B2, M, K), each matrix C- or F-ordered
-         const real[:, :, :, :] b,  # IN  (B1, B2, K, N), each matrix C- or F-ordered
+def gemm(const real[:, :, :, :] a,  # IN  (A1, A2, M, K), each matrix C- or F-ordered
+         const real[:, :, :, :] b,  # IN  (Bb1, Bb2, K, N), each matrix C- or F-ordered
          real[:, :, :, :] c,        # OUT (B1, B2, M, N), rows contiguous
          bint accumulate, int n_threads):
     """c[i, j] = a[i, j] @ b[i, j] (+= when accumulate), parallel over (i, j, column block).
 
-    Broadcast operands come with stride 0 on their repeated axes.
+    An operand's leading axis of length 1 is broadcast over c's; any other
+    length must equal c's.
     """
-    cdef int B1 = a.shape[0], B2 = a.shape[1], M = a.shape[2], K = a.shape[3], N = b.shape[3]
+    cdef int B1 = c.shape[0], B2 = c.shape[1], M = a.shape[2], K = a.shape[3], N = b.shape[3]
+    sa = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
+    sb = (b.shape[0], b.shape[1], b.shape[2], b.shape[3])
+    sc = (c.shape[0], c.shape[1], c.shape[2], c.shape[3])
+    if sb[2] != K or sc[2] != M or sc[3] != N \
+            or any(sa[d] not in (1, sc[d]) or sb[d] not in (1, sc[d]) for d in range(2)):
+        raise ValueError(f"gemm: shapes {sa} @ {sb} -> {sc} do not match (a batch axis of 1 broadcasts)")
+    # Index step 0 on a broadcast axis.
+    cdef int ai = a.shape[0] > 1, aj = a.shape[1] > 1, bi = b.shape[0] > 1, bj = b.shape[1] > 1
     cdef bint a_t = a.strides[3] != sizeof(real)
     cdef bint b_t = b.strides[3] != sizeof(real)
     cdef int lda = (a.strides[3] if a_t else a.strides[2]) // sizeof(real)
@@ -60,5 +69,5 @@ def gemm(const real[:, :, :, :] a,  # IN  (B1, B2, M, K), each matrix C- or F-or
             j = g % B2
             j0 = (task % nblocks) * nb
             width = min(nb, N - j0)
-            _block(tb, ta, width, M, K, <real *> &b[i, j, 0, j0], ldb, <real *> &a[i, j, 0, 0], lda, beta,
-                   &c[i, j, 0, j0], ldc)
+            _block(tb, ta, width, M, K, <real *> &b[i * bi, j * bj, 0, j0], ldb,
+                   <real *> &a[i * ai, j * aj, 0, 0], lda, beta, &c[i, j, 0, j0], ldc)
