@@ -211,3 +211,12 @@ class TestConv2dBadInput:
         args.update(kwargs)
         with pytest.raises(exc, match=match):
             fastconv.conv2d(**args)
+
+    @pytest.mark.parametrize("bad, exc", [(True, TypeError), (1.0, TypeError), ((1, True), TypeError),
+                                          ([1, 1.0], TypeError)])
+    def test_a_memoised_geometry_does_not_let_a_look_alike_through(self, bad, exc):
+        # True and 1.0 hash like 1: the geometry memo must not hand them 1's answer.
+        fastconv.conv2d(self.x, self.w, stride=1)
+        fastconv.conv2d(self.x, self.w, stride=(1, 1))
+        with pytest.raises(exc, match="stride must be an int"):
+            fastconv.conv2d(self.x, self.w, stride=bad)

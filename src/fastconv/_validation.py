@@ -7,6 +7,7 @@ kernels receive checked, contiguous, native-endian arrays and a
 import math
 import operator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -114,8 +115,25 @@ def same_padding(size, k, stride, dilation):
 def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     """Check the shapes and hyper-parameters of a conv2d; return its ConvParams.
 
-    ``x_shape`` is 4-D (N, C, H, W); ``w_shape`` (K, C/groups, R, S).
+    ``x_shape`` is 4-D (N, C, H, W); ``w_shape`` (K, C/groups, R, S).  A
+    training loop asks about the same few geometries again and again, and
+    building one cost a sixth of a 30 us call, so valid ones are memoised
+    (ConvParams is immutable; a failing check raises every time).
     """
+    args = (x_shape, w_shape, stride, padding, dilation, groups)
+    if all(_plain(a) for a in args):
+        return _memo_geometry(*args, dtype)
+    return _conv_geometry(*args, dtype)
+
+
+def _plain(v):
+    # Only exact ints (and tuples of them) and strings are memoised on: True
+    # and 1.0 hash like 1 but must still be refused.
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(type(e) is int for e in v))
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     if len(w_shape) != 4:
         raise ValueError(f"conv2d: weight must be 4-D (K, C/groups, R, S), got shape {tuple(w_shape)}")
     N, C, H, W = x_shape
@@ -149,6 +167,9 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, dtype):
             f"conv2d: kernel {R}x{S} with dilation {dilation} is larger than the padded input "
             f"{H + pad[0] + pad[1]}x{W + pad[2] + pad[3]}")
     return p
+
+
+_memo_geometry = lru_cache(maxsize=1024)(_conv_geometry)
 
 
 def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
