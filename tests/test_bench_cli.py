@@ -150,3 +150,21 @@ class TestQuickEngines:
         forced = res.get("slow/cython")
         assert forced.runs == 0 and "warm-up call only" in forced.note
         assert res.auto.runs >= 3
+
+
+class TestRematch:
+    def test_the_compared_rows_take_turns_and_keep_their_lower_minimum(self):
+        case = _bench.TINY[1]                      # an image: three scipy peers, auto and its choice
+        impls = _bench.peers(case) + _bench.fastconv_impls(case)
+        res = _bench.run_case(case, impls, repeat=1)
+        before = {r.label: r.min for r in res.results}
+        _bench.rematch(case, impls, res, seconds=0.5)
+        compared = {"auto", res.auto_choice, "convolve2d", "fftconvolve", "oaconvolve"}
+        for r in res.results:
+            if r.min is None:
+                continue
+            assert r.min <= before[r.label]
+            if r.label not in compared and r.label != "cv2.filter2D":
+                assert r.min == before[r.label]
+        assert res.refs == _bench.reference_times(case, res.results)
+        assert any(res.get(lab).min < before[lab] for lab in compared)

@@ -269,11 +269,13 @@ def run(args, out=None):
         print(f"timing: 1 warm-up call, then the min of at least {settings['repeat']} repeats "
               f"(more for calls under {settings['min_time']:g} s in all, none started after "
               f"{settings['budget']:g} s); forced backends estimated over {settings['max_call']:g} s/call "
-              f"are skipped; rel err is against the 'ref' row\n", file=out, flush=True)
+              f"are skipped; then auto, its choice and the peers take turns for {settings['rematch']:g} s "
+              f"more and keep the lower minimum; rel err is against the 'ref' row\n", file=out, flush=True)
         for case in cases:
             impls = _bench.peers(case) + _bench.fastconv_impls(case, selected, settings["cython_first"])
             res = _bench.run_case(case, impls, settings["repeat"], settings["budget"], settings["max_call"],
                                   settings["min_time"])
+            _bench.rematch(case, impls, res, settings["rematch"])
             results.append(res)
             print(format_case(res) + "\n", file=out, flush=True)
     summary = _bench.summarize(results)
