@@ -42,7 +42,7 @@ TOL = {"float32": 1e-4, "float64": 1e-10}
 #: new repeat starts, and the estimated cost per call above which a forced
 #: backend is skipped (seconds); whether to time only the Cython engine of a
 #: backend that has both (see :func:`fastconv_impls`).
-QUICK = {"repeat": 2, "min_time": 0.05, "budget": 0.5, "max_call": 0.3, "cython_first": True, "rematch": 0.1}
+QUICK = {"repeat": 2, "min_time": 0.05, "budget": 0.5, "max_call": 0.3, "cython_first": True, "rematch": 0.5}
 FULL = {"repeat": 7, "min_time": 0.2, "budget": 5.0, "max_call": 5.0, "cython_first": False, "rematch": 2.0}
 
 
