@@ -148,34 +148,24 @@ def _final(case, impls, res, rounds):
     it.  The final therefore times auto and the forced candidates within
     :data:`_FINALIST_SPREAD` of the fastest in rounds, one call each per
     round in a rotating order (each timed call after one untimed call, as
-    ``fastconv._select.measure`` does), and compares auto with each
+    ``fastconv._select.take_turns`` does), and compares auto with each
     finalist round by round: ``ratio`` is the largest, over the forced
     finalists, of the median of auto's time over that finalist's time in
     the same round.  ``min_ratio`` is the ratio of the same two finalists'
     minimum times in the final, for comparison with a minimum statistic.
     """
     import statistics
-    import time
+
+    from fastconv._select import take_turns
     x, w = case.data()
     ok = sorted((r for r in res.results if r.kind == "forced" and r.ok), key=lambda r: r.min)
     finalists = [r.label for r in ok if r.min <= _FINALIST_SPREAD * ok[0].min][:_FINALISTS]
     labels = ["auto"] + finalists
     fns = {i.label: i.make(x, w) for i in impls if i.label in labels}
-    times = {lab: [] for lab in labels}
-    spent, n = 0.0, 0
     # At least ``rounds`` rounds and 0.3 s per contestant, at most 4 s or 1000 rounds in all.
-    while n < max(rounds, 5) or (spent < 0.3 * len(labels) and n < 1000):
-        order = labels[n % len(labels):] + labels[:n % len(labels)]
-        for lab in order:
-            fns[lab]()              # settles: the other library's idle threads stop spinning
-            t0 = time.perf_counter()
-            fns[lab]()
-            dt = time.perf_counter() - t0
-            times[lab].append(dt)
-            spent += dt
-        n += 1
-        if spent > 4.0:
-            break
+    times = dict(zip(labels, take_turns([fns[lab] for lab in labels], max(rounds, 5), 0.3 * len(labels),
+                                        max_rounds=1000, max_seconds=4.0)))
+    n = len(times["auto"])
     paired = {lab: statistics.median(a / b for a, b in zip(times["auto"], times[lab])) for lab in finalists}
     best = max(finalists, key=paired.get)
     return {"ratio": paired[best], "best": best, "rounds": n,

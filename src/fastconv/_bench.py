@@ -661,33 +661,23 @@ def rematch(case, impls, res, seconds=1.0, rounds=5, seed=SEED):
     """
     x, w = case.data(seed)
     wanted = {"auto", res.auto_choice} | {i.label for i in impls if i.kind == "peer"}
-    members = [i for i in impls if i.label in wanted and i.make is not None
+    members = [(i, r) for i in impls if i.label in wanted and i.make is not None
                and (r := res.get(i.label)) is not None and r.ok]
     cap = seconds / (2 * rounds * max(len(members), 1))
-    members = [i for i in members if res.get(i.label).min <= cap]
+    members = [(i, r) for i, r in members if r.min <= cap]
     if len(members) < 2:
         return res
-    fns = [(res.get(i.label), i.make(x, w)) for i in members]
-    best = {id(r): r.min for r, _ in fns}
-    spent, n = 0.0, 0
+    from ._select import take_turns
     enabled = gc.isenabled()
     gc.disable()
     try:
-        while n < rounds or spent < seconds:
-            k = n % len(fns)
-            for r, fn in fns[k:] + fns[:k]:
-                fn()
-                t0 = time.perf_counter()
-                fn()
-                dt = time.perf_counter() - t0
-                best[id(r)] = min(best[id(r)], dt)
-                spent += 2 * dt
-            n += 1
+        # ``seconds`` covers the untimed calls too: half of it is timed.
+        times = take_turns([i.make(x, w) for i, _ in members], rounds, seconds / 2)
     finally:
         if enabled:
             gc.enable()
-    for r, _ in fns:
-        r.min = best[id(r)]
+    for (_, r), ts in zip(members, times):
+        r.min = min([r.min] + ts)
     res.refs = reference_times(case, res.results)
     return res
 

@@ -263,6 +263,52 @@ def _random_inputs(p, seed=0):
     return x, w
 
 
+def settled_call(fn):
+    """Seconds of one call of ``fn`` made right after an untimed one.
+
+    OpenBLAS's and OpenMP's idle threads spin for a while after a call, and
+    on two cores they steal the next library's cores (direct kernels timed
+    right after a BLAS call measured up to 10x slow): the untimed call
+    absorbs what the previous caller left behind.
+    """
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def take_turns(fns, min_rounds=5, seconds=0.0, max_rounds=1000, max_seconds=math.inf):
+    """Time the callables ``fns`` round by round; each one's list of seconds.
+
+    In every round each makes one :func:`settled_call`, in an order rotated
+    by one from the round before: in a fixed order each would always follow
+    the same neighbour and inherit whatever its threads leave behind, and
+    taking turns lets a burst of noise or a slow clock land on all alike.
+    Rounds go on while fewer than ``min_rounds`` have run or fewer than
+    ``seconds`` have been timed, up to ``max_rounds``, and none starts once
+    ``max_seconds`` have been timed.
+
+    Examples
+    --------
+    >>> from fastconv._select import take_turns
+    >>> calls = []
+    >>> times = take_turns([lambda: calls.append("a"), lambda: calls.append("b")], min_rounds=2)
+    >>> [len(t) for t in times], calls
+    ([2, 2], ['a', 'a', 'b', 'b', 'b', 'b', 'a', 'a'])
+    """
+    times = [[] for _ in fns]
+    order = list(range(len(fns)))
+    spent, n = 0.0, 0
+    while n < max_rounds and (n < min_rounds or spent < seconds) and spent <= max_seconds:
+        k = n % max(len(fns), 1)
+        for i in order[k:] + order[:k]:
+            dt = settled_call(fns[i])
+            times[i].append(dt)
+            spent += dt
+        n += 1
+    return times
+
+
 # Candidates slower than this per call are not called a third time.
 _RECHECK_S = 0.5
 
@@ -271,56 +317,29 @@ def measure(p, cands, budget=0.2, max_rounds=50, min_rounds=5):
     """Seconds per call of each (backend, engine) in ``cands`` on random data of ``p``.
 
     Each candidate is called twice first (a Numba kernel compiles on its
-    first call); those within 3x of the fastest second call then take turns,
-    round after round, so that a burst of noise or a slow clock lands on
-    them alike rather than on whichever ran at the wrong moment.  In its
-    turn each runs once untimed, then once timed: OpenBLAS's and OpenMP's
-    idle threads spin for a while after a call, and on two cores they
-    steal the next library's cores (direct kernels timed right after a
-    BLAS call measured up to 10x slow).  Rounds go on until ``budget``
-    seconds per racer are spent (at least ``min_rounds``).  Each racer's
-    figure is its median over the rounds: on a shared 2-core VM a kernel
-    can run its fastest calls only now and then (on one grid layer im2col
-    and direct had the same minimum while im2col's median call was 1.3x
-    direct's), and the typical call is what a user gets.  The others keep their faster
-    warm call.
+    first call); those within 3x of the fastest second call then take turns
+    (:func:`take_turns`) until ``budget`` seconds per racer are spent (at
+    least ``min_rounds`` rounds).  Each racer's figure is its median over
+    the rounds: on a shared 2-core VM a kernel can run its fastest calls
+    only now and then (on one grid layer im2col and direct had the same
+    minimum while im2col's median call was 1.3x direct's), and the typical
+    call is what a user gets.  The others keep their faster warm call.
     """
     x, w = _random_inputs(p)
     threads = get_num_threads()
-    fns, out = {}, {}
-    for c in cands:
-        mod = _dispatch.backend_module(c[0])
-        fns[c] = (lambda mod=mod, e=c[1]: mod.conv2d(x, w, p, e, threads))
-        fns[c]()
-        t0 = time.perf_counter()
-        fns[c]()
-        out[c] = time.perf_counter() - t0
+    fns = {c: (lambda mod=_dispatch.backend_module(c[0]), e=c[1]: mod.conv2d(x, w, p, e, threads))
+           for c in cands}
+    out = {c: settled_call(fns[c]) for c in cands}
     fastest = min(out.values(), default=0.0)
     for c in cands:
         # A second call can still pay a one-off (a thread pool's start, a
         # kept buffer's first pages, the previous candidate's spinning
         # threads): one more look before ruling it out.
         if 3 * fastest < out[c] < _RECHECK_S:
-            fns[c]()                                # settles, as in the rounds below
-            t0 = time.perf_counter()
-            fns[c]()
-            out[c] = min(out[c], time.perf_counter() - t0)
+            out[c] = min(out[c], settled_call(fns[c]))
     racers = [c for c in cands if out[c] <= 3 * fastest]
-    times = {c: [] for c in racers}
-    spent, rounds = 0.0, 0
-    while rounds < max_rounds and (rounds < min_rounds or spent < budget * len(racers)):
-        # A rotating order: in a fixed one each racer would always follow
-        # the same neighbour and inherit whatever its threads leave behind.
-        k = rounds % max(len(racers), 1)
-        for c in racers[k:] + racers[:k]:
-            fns[c]()
-            t0 = time.perf_counter()
-            fns[c]()
-            dt = time.perf_counter() - t0
-            times[c].append(dt)
-            spent += dt
-        rounds += 1
-    for c, ts in times.items():
+    times = take_turns([fns[c] for c in racers], min_rounds, budget * len(racers), max_rounds)
+    for c, ts in zip(racers, times):
         if ts:
             out[c] = float(np.median(ts))
     return out
