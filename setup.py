@@ -4,12 +4,27 @@ Every ``src/fastconv/_cython/<stem>.pyx`` is one extension module; when
 ``csrc/<stem>.c`` exists it is compiled into the same module, so the Python,
 Cython and C layers of a stage share one name.
 
+Kernels per instruction set.  Each ``csrc/<stem>.c`` (all but ``isa``, the
+CPU probe) is compiled once per instruction set that the compiler can target
+(see ``ISA_FLAGS``): ``baseline`` (x86-64-v2 on x86-64, the compiler's
+default elsewhere, e.g. arm64), ``avx2`` (x86-64-v3: AVX2 + FMA) and
+``avx512`` (x86-64-v4: AVX-512 F/BW/CD/DQ/VL), each object with ``-DFC_ISA=``
+the set, which suffixes its kernels' names (``direct_block_4x3_f32__avx2``)
+and sizes their register blocks (csrc/fc_isa.h).  Each object exports one
+table of its kernels; the Cython wrapper, compiled once for the baseline,
+holds the tables of the sets built (``FC_BUILT_AVX2`` / ``FC_BUILT_AVX512``)
+and ``fastconv._isa`` picks one at import from CPUID.  A set the compiler
+cannot target (an old compiler, a non-x86 machine) is simply not built.  No
+flag tunes the build for the machine that builds it: a wheel runs on every
+x86-64-v2 CPU.
+
 OpenMP is probed by compiling a tiny program (as scikit-learn's build helpers
 do).  Where the compiler lacks it the build goes on serially and says so.
 Environment switches:
 
 ``FASTCONV_NO_OPENMP=1``  build without OpenMP even where it is available.
-``FASTCONV_PORTABLE=1``   do not tune for the build machine (no -march=native).
+``FASTCONV_ISAS=baseline,avx2`` build only these instruction sets (the
+                          baseline is always built).
 ``FASTCONV_BUILD_ONLY=a,b`` build only these stems (for quick rebuilds while
                           developing one kernel).
 """
@@ -23,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent.resolve()
 PYX_DIR = Path("src") / "fastconv" / "_cython"
@@ -64,14 +80,78 @@ def openmp_flags():
     return [], [], False
 
 
+X86_64_PROBE = """
+#if !defined(__x86_64__)
+#error not x86-64
+#endif
+int main(void){return 0;}
+"""
+
+#: Compiler flags of each instruction set on x86-64, in rising order.  The
+#: baseline elsewhere is the compiler's default target.
+ISA_FLAGS = {
+    "baseline": ["-march=x86-64-v2"],
+    "avx2": ["-march=x86-64-v3"],
+    "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
+}
+ISA_LEVEL = {name: level for level, name in enumerate(ISA_FLAGS)}
+
+#: Stems compiled once, for the baseline: the CPU probe must run on any CPU.
+PLAIN_STEMS = {"isa"}
+
+
+def isa_flags():
+    """{set: flags} for the instruction sets this compiler can build, baseline first."""
+    wanted = {s for s in os.environ.get("FASTCONV_ISAS", "").split(",") if s}
+    if not _compiles([], X86_64_PROBE):
+        return {"baseline": []}
+    sets = {"baseline": ISA_FLAGS["baseline"] if _compiles(ISA_FLAGS["baseline"]) else []}
+    for name, flags in ISA_FLAGS.items():
+        if name != "baseline" and (not wanted or name in wanted) and _compiles(flags):
+            sets[name] = flags
+    return sets
+
+
+def compile_flags():
+    """The flags every object gets: optimisation and floating-point rules, no CPU tuning."""
+    return ["-O3", "-fwrapv", "-fno-math-errno", "-ffp-contract=fast"]
+
+
+#: Extension name -> (C sources built once per set, {set: flags}, common flags).
+KERNELS_PER_ISA = {}
+
+
+class BuildPerISA(build_ext):
+    """Compiles ``csrc/<stem>.c`` once per instruction set into the stem's extension.
+
+    Each object gets that set's flags and ``-DFC_ISA=<level>`` and is linked
+    into the module (cythonize copies the Extension objects, so the plan
+    lives in ``KERNELS_PER_ISA``).
+    """
+
+    def build_extension(self, ext):
+        sources, sets, common = KERNELS_PER_ISA.get(ext.name, ([], {}, []))
+        objects = []
+        for name, flags in sets.items():
+            objects += self.compiler.compile(
+                sources, output_dir=os.path.join(self.build_temp, name),
+                macros=ext.define_macros + [("FC_ISA", str(ISA_LEVEL[name]))],
+                include_dirs=ext.include_dirs,
+                extra_postargs=common + flags + ["-Werror=implicit-function-declaration"],
+                depends=ext.depends)
+        ext.extra_objects = list(ext.extra_objects or []) + objects
+        super().build_extension(ext)
+
+
 def extensions():
     only = {s for s in os.environ.get("FASTCONV_BUILD_ONLY", "").split(",") if s}
     cflags, lflags, has_omp = openmp_flags()
-    opt = ["-O3", "-fwrapv", "-fno-math-errno", "-ffp-contract=fast"]
-    if not os.environ.get("FASTCONV_PORTABLE") and _compiles(["-march=native"]):
-        opt.append("-march=native")
+    sets = isa_flags()
+    print("fastconv: kernels for the instruction sets " + ", ".join(
+        f"{name} ({' '.join(flags) or 'compiler default'})" for name, flags in sets.items()))
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
               ("FASTCONV_HAS_OPENMP", "1" if has_omp else "0")]
+    headers = [str(h) for h in sorted(CSRC.glob("*.h"))]
     exts = []
     for pyx in sorted(PYX_DIR.glob("*.pyx")):
         stem = pyx.stem
@@ -79,15 +159,22 @@ def extensions():
             continue
         sources = [str(pyx)]
         csource = CSRC / f"{stem}.c"
-        if csource.exists():
+        per_isa = csource.exists() and stem not in PLAIN_STEMS
+        if csource.exists() and not per_isa:
             sources.append(str(csource))
-        exts.append(Extension(
+        built = [(f"FC_BUILT_{name.upper()}", "1") for name in sets if name != "baseline"]
+        ext = Extension(
             f"fastconv._cython.{stem}", sources,
             include_dirs=[str(CSRC), np.get_include()],
-            define_macros=macros,
-            extra_compile_args=opt + cflags,
+            define_macros=macros + (built if per_isa else []),
+            extra_compile_args=compile_flags() + cflags
+            + (sets["baseline"] if stem not in PLAIN_STEMS else []),
             extra_link_args=lflags,
-        ))
+            depends=headers + ([str(csource)] if per_isa else []),
+        )
+        if per_isa:
+            KERNELS_PER_ISA[ext.name] = ([str(csource)], sets, compile_flags() + cflags)
+        exts.append(ext)
     return cythonize(
         exts,
         compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False,
@@ -97,4 +184,4 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildPerISA})

@@ -15,13 +15,45 @@
  * Each output is summed in one fixed order (channel, then tap, ascending),
  * whatever the thread count: results are bitwise reproducible.
  *
- * The vector types are GCC/Clang vector extensions of 64 bytes: one AVX-512
- * register where the build targets it, two or four narrower ones elsewhere. */
+ * The vector types are GCC/Clang vector extensions of one register of the
+ * instruction set this object is compiled for (fc_isa.h), and the block
+ * shapes below fit its register file: a block that needs more registers
+ * than there are spills its accumulators on every tap (the 8 x 3 blocks of
+ * 64 bytes ran 10-40x slower than im2col on AVX2's sixteen ymm registers). */
 #include <string.h>
 #include "direct.h"
 
+/* Block shapes (KB channels, NV vectors) per register file: KB*NV
+ * accumulators, NV input vectors and a broadcast weight (and, without FMA, a
+ * product) must fit.  A and B serve groups of several output channels, ONE
+ * groups of fewer than FC_DIRECT_SINGLE_BELOW.  The weight gradient keeps
+ * WKB x WTB accumulators and loads WKB + WTB vectors per step. */
+#if FC_VEC_REGS >= 32
+/* AVX-512 (32 zmm), NEON (32 q): 24 + 3 + 1, 24 + 4 + 1, 8 + 1; 20 + 4 + 5 */
+#  define FC_DIRECT_A 8, 3
+#  define FC_DIRECT_B 6, 4
+#  define FC_DIRECT_ONE 1, 8
+#  define FC_DIRECT_WKB 4
+#  define FC_DIRECT_WTB 5
+#elif FC_HAS_FMA
+/* AVX2 (16 ymm): 12 + 3 + 1, 12 + 2 + 1, 8 + 1; 9 + 3 + 3 */
+#  define FC_DIRECT_A 4, 3
+#  define FC_DIRECT_B 6, 2
+#  define FC_DIRECT_ONE 1, 8
+#  define FC_DIRECT_WKB 3
+#  define FC_DIRECT_WTB 3
+#else
+/* SSE (16 xmm, no FMA): 12 + 2 + 1 + 1, 8 + 2 + 1 + 1, 8 + 1 + 1; 6 + 2 + 3 + 1 */
+#  define FC_DIRECT_A 6, 2
+#  define FC_DIRECT_B 4, 2
+#  define FC_DIRECT_ONE 1, 8
+#  define FC_DIRECT_WKB 2
+#  define FC_DIRECT_WTB 3
+#endif
+#define FC_DIRECT_SINGLE_BELOW 4
+
 #define FC_DIRECT_PACK(SUF, T) \
-void direct_pack_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
+static void FC_NAME(direct_pack_input_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t Hq, ptrdiff_t Wq, \
     ptrdiff_t plane, ptrdiff_t pt, ptrdiff_t pl) \
 { \
@@ -55,14 +87,18 @@ void direct_pack_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
         } \
 }
 
-/* One block: KB channels x NV vectors of flat positions from q0. */
-#define FC_DIRECT_BLOCK(NAME, SUF, T, KB, NV) \
-void NAME##_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
+/* One block: KB channels x NV vectors of flat positions from q0, named by
+ * its shape (direct_block_8x3_f32__avx512). */
+#define FC_DIRECT_BLOCK_NAME_(KB, NV, SUF) FC_NAME(direct_block_##KB##x##NV##_##SUF)
+#define FC_DIRECT_BLOCK_NAME(SHAPE, SUF) FC_DIRECT_BLOCK_NAME_(SHAPE, SUF)
+#define FC_DIRECT_BLOCK_(SUF, T, SHAPE) FC_DIRECT_BLOCK(SUF, T, SHAPE)
+#define FC_DIRECT_BLOCK(SUF, T, KB, NV) \
+static void FC_DIRECT_BLOCK_NAME_(KB, NV, SUF)(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
     const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
     ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn) \
 { \
-    typedef T vec __attribute__((vector_size(64))); \
-    enum { VL = 64 / sizeof(T), QB = NV * VL }; \
+    typedef T vec __attribute__((vector_size(FC_VEC_BYTES))); \
+    enum { VL = FC_VEC_BYTES / sizeof(T), QB = NV * VL }; \
     vec acc[KB][NV]; \
     _Pragma("GCC unroll 8") for (int k = 0; k < KB; ++k) \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; ++v) acc[k][v] = (vec){0}; \
@@ -104,23 +140,23 @@ void NAME##_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRI
 
 FC_DIRECT_PACK(f32, float)
 FC_DIRECT_PACK(f64, double)
-FC_DIRECT_BLOCK(direct_block_k8, f32, float, 8, 3)
-FC_DIRECT_BLOCK(direct_block_k8, f64, double, 8, 3)
-FC_DIRECT_BLOCK(direct_block_k6, f32, float, 6, 4)
-FC_DIRECT_BLOCK(direct_block_k6, f64, double, 6, 4)
-FC_DIRECT_BLOCK(direct_block_k1, f32, float, 1, 8)
-FC_DIRECT_BLOCK(direct_block_k1, f64, double, 1, 8)
+FC_DIRECT_BLOCK_(f32, float, FC_DIRECT_A)
+FC_DIRECT_BLOCK_(f64, double, FC_DIRECT_A)
+FC_DIRECT_BLOCK_(f32, float, FC_DIRECT_B)
+FC_DIRECT_BLOCK_(f64, double, FC_DIRECT_B)
+FC_DIRECT_BLOCK_(f32, float, FC_DIRECT_ONE)
+FC_DIRECT_BLOCK_(f64, double, FC_DIRECT_ONE)
 
 /* Weight gradient (direct.h): KB x TB vector accumulators summed over images
  * and flat positions, then across their lanes.  Each sum runs in one fixed
  * order, whatever the thread count. */
 #define FC_DIRECT_WGRAD(SUF, T) \
-void direct_wgrad_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC_RESTRICT dw, \
+static void FC_NAME(direct_wgrad_##SUF)(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC_RESTRICT dw, \
     const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, ptrdiff_t gy_n, ptrdiff_t Lq, \
     ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k) \
 { \
-    typedef T vec __attribute__((vector_size(64))); \
-    enum { VL = 64 / sizeof(T), KB = FC_DIRECT_WGRAD_KB, TB = FC_DIRECT_WGRAD_TB }; \
+    typedef T vec __attribute__((vector_size(FC_VEC_BYTES))); \
+    enum { VL = FC_VEC_BYTES / sizeof(T), KB = FC_DIRECT_WKB, TB = FC_DIRECT_WTB }; \
     ptrdiff_t koff[KB], toff[TB]; \
     for (int k = 0; k < KB; ++k) koff[k] = (k < kn ? k : kn - 1) * Lq; \
     for (int t = 0; t < TB; ++t) toff[t] = taps[t < tn ? t : tn - 1]; \
@@ -150,3 +186,26 @@ void direct_wgrad_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC
 
 FC_DIRECT_WGRAD(f32, float)
 FC_DIRECT_WGRAD(f64, double)
+
+#define FC_DIRECT_KB_(KB, NV) KB
+#define FC_DIRECT_KB(SHAPE) FC_DIRECT_KB_(SHAPE)
+#define FC_DIRECT_NV_(KB, NV) NV
+#define FC_DIRECT_NV(SHAPE) FC_DIRECT_NV_(SHAPE)
+
+FC_ISA_TABLE(direct) = {
+    .isa = FC_ISA_NAME,
+    .vec_bytes = FC_VEC_BYTES,
+    .kb = {FC_DIRECT_KB(FC_DIRECT_A), FC_DIRECT_KB(FC_DIRECT_B), FC_DIRECT_KB(FC_DIRECT_ONE)},
+    .nv = {FC_DIRECT_NV(FC_DIRECT_A), FC_DIRECT_NV(FC_DIRECT_B), FC_DIRECT_NV(FC_DIRECT_ONE)},
+    .single_below = FC_DIRECT_SINGLE_BELOW,
+    .wgrad_kb = FC_DIRECT_WKB,
+    .wgrad_tb = FC_DIRECT_WTB,
+    .direct_pack_input_f32 = FC_NAME(direct_pack_input_f32),
+    .direct_pack_input_f64 = FC_NAME(direct_pack_input_f64),
+    .block_f32 = {FC_DIRECT_BLOCK_NAME(FC_DIRECT_A, f32), FC_DIRECT_BLOCK_NAME(FC_DIRECT_B, f32),
+                  FC_DIRECT_BLOCK_NAME(FC_DIRECT_ONE, f32)},
+    .block_f64 = {FC_DIRECT_BLOCK_NAME(FC_DIRECT_A, f64), FC_DIRECT_BLOCK_NAME(FC_DIRECT_B, f64),
+                  FC_DIRECT_BLOCK_NAME(FC_DIRECT_ONE, f64)},
+    .direct_wgrad_f32 = FC_NAME(direct_wgrad_f32),
+    .direct_wgrad_f64 = FC_NAME(direct_wgrad_f64),
+};

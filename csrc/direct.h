@@ -13,51 +13,55 @@
  * an affine function of the flat index q, whatever the stride and dilation.
  * Outputs at ow >= OW in that flat index are computed and discarded.
  *
- * Packed weights (made by the caller).  wp[g][kb][c][r][s][k] =
- * w[g*Kg + kb*KB + k][c][r][s], zero for k past Kg, so that one block's KB
+ * Packed weights (made by the caller).  wp[g][b][c][r][s][k] =
+ * w[g*Kg + b*kb + k][c][r][s], zero for k past Kg, so that one block's kb
  * weights of a tap are contiguous.
+
  *
- * Blocks.  One call computes KB output channels x QB flat positions of one
- * image in registers. */
-#define FC_DIRECT_DECL(SUF, T) \
-    void direct_pack_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
+ * Blocks.  One call computes kb output channels x qb flat positions of one
+ * image in registers: kb x nv vector accumulators, qb = nv * vector lanes.
+ * Each instruction set has three block shapes (direct.c has the table):
+ * block[0] and block[1] for groups of several output channels (the caller
+ * takes the kb that pads a group's channels less, block[0] on a tie) and
+ * block[2], kb = 1, for groups of fewer than single_below channels. */
+typedef void (*fc_direct_block_f32)(const float *FC_RESTRICT xq, const float *FC_RESTRICT wp,
+    float *FC_RESTRICT y, const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS,
+    ptrdiff_t cstride, ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
+typedef void (*fc_direct_block_f64)(const double *FC_RESTRICT xq, const double *FC_RESTRICT wp,
+    double *FC_RESTRICT y, const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS,
+    ptrdiff_t cstride, ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
+
+#define FC_DIRECT_PACK_DECL(SUF, T) \
+    void (*direct_pack_input_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t Hq, ptrdiff_t Wq, \
-        ptrdiff_t plane, ptrdiff_t pt, ptrdiff_t pl); \
-    void direct_block_k8_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
-        const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
-        ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn); \
-    void direct_block_k6_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
-        const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
-        ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn); \
-    void direct_block_k1_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
-        const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
-        ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
+        ptrdiff_t plane, ptrdiff_t pt, ptrdiff_t pl);
 
-/* Weight gradient of one (KB channels) x (one input channel) x (TB taps)
- * block: dw[k*dw_k + t] = sum over images n and flat positions q < Lq of
- * gyq[n*gy_n + k*Lq + q] * xq[n*x_n + taps[t] + q], where gyq is the output
- * gradient in the same flat layout as the outputs, zero in the dropped
- * columns and the tail, so those positions add nothing.  kn <= KB channels
- * and tn <= TB taps are valid; the rest are computed on repeated rows and
- * not stored. */
+/* Weight gradient of one (wgrad_kb channels) x (one input channel) x
+ * (wgrad_tb taps) block: dw[k*dw_k + t] = sum over images n and flat
+ * positions q < Lq of gyq[n*gy_n + k*Lq + q] * xq[n*x_n + taps[t] + q],
+ * where gyq is the output gradient in the same flat layout as the outputs,
+ * zero in the dropped columns and the tail, so those positions add nothing;
+ * Lq is a multiple of the vector length (vec_bytes).  kn <= wgrad_kb
+ * channels and tn <= wgrad_tb taps are valid; the rest are computed on
+ * repeated rows and not stored. */
 #define FC_DIRECT_WGRAD_DECL(SUF, T) \
-    void direct_wgrad_##SUF(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC_RESTRICT dw, \
-        const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, ptrdiff_t gy_n, ptrdiff_t Lq, \
-        ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k);
-#define FC_DIRECT_WGRAD_KB 4
-#define FC_DIRECT_WGRAD_TB 5
+    void (*direct_wgrad_##SUF)(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, \
+        T *FC_RESTRICT dw, const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, \
+        ptrdiff_t gy_n, ptrdiff_t Lq, ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k);
 
-FC_DIRECT_WGRAD_DECL(f32, float)
-FC_DIRECT_WGRAD_DECL(f64, double)
-FC_DIRECT_DECL(f32, float)
-FC_DIRECT_DECL(f64, double)
-
-/* Flat positions per block: QB_K8 with 8 channels, QB_K6 with 6 (filter
- * banks of 6, 12, ... channels per group, LeNet's), QB_K1 with one. */
-#define FC_DIRECT_QB_K8_f32 48
-#define FC_DIRECT_QB_K8_f64 24
-#define FC_DIRECT_QB_K6_f32 64
-#define FC_DIRECT_QB_K6_f64 32
-#define FC_DIRECT_QB_K1_f32 128
-#define FC_DIRECT_QB_K1_f64 64
+/* One instruction set's kernels and their tiles (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    int vec_bytes;              /* one vector register */
+    int kb[3], nv[3];           /* the three block shapes */
+    int single_below;
+    int wgrad_kb, wgrad_tb;
+    FC_DIRECT_PACK_DECL(f32, float)
+    FC_DIRECT_PACK_DECL(f64, double)
+    fc_direct_block_f32 block_f32[3];
+    fc_direct_block_f64 block_f64[3];
+    FC_DIRECT_WGRAD_DECL(f32, float)
+    FC_DIRECT_WGRAD_DECL(f64, double)
+} fc_direct_kernels;
+FC_ISA_TABLES(direct)
 #endif

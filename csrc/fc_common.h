@@ -8,6 +8,7 @@
 #define FASTCONV_COMMON_H
 #include <stddef.h>
 #include <stdint.h>
+#include "fc_isa.h"
 
 #if defined(_OPENMP)
 #include <omp.h>

@@ -47,7 +47,7 @@ static inline void cmac4_##SUF(const T *FC_RESTRICT x, ptrdiff_t xcs, const T *F
     } \
 } \
 \
-void fft_cmac_block_##SUF(const T *FC_RESTRICT x, ptrdiff_t xrs, ptrdiff_t xcs, \
+static void FC_NAME(fft_cmac_block_##SUF)(const T *FC_RESTRICT x, ptrdiff_t xrs, ptrdiff_t xcs, \
     const T *FC_RESTRICT w, ptrdiff_t wks, ptrdiff_t wcs, T *FC_RESTRICT y, ptrdiff_t yrs, \
     ptrdiff_t yks, ptrdiff_t nr, ptrdiff_t Cg, ptrdiff_t nk, ptrdiff_t nf) \
 { \
@@ -64,3 +64,9 @@ void fft_cmac_block_##SUF(const T *FC_RESTRICT x, ptrdiff_t xrs, ptrdiff_t xcs, 
 
 FC_FFT_DEF(f32, float)
 FC_FFT_DEF(f64, double)
+
+FC_ISA_TABLE(fft) = {
+    .isa = FC_ISA_NAME,
+    .fft_cmac_block_f32 = FC_NAME(fft_cmac_block_f32),
+    .fft_cmac_block_f64 = FC_NAME(fft_cmac_block_f64),
+};

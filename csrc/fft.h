@@ -17,10 +17,15 @@
  * kernel is transformed as it is stored, unflipped.  Summation order is c
  * ascending, independent of the thread count. */
 #define FC_FFT_DECL(SUF, T) \
-    void fft_cmac_block_##SUF(const T *FC_RESTRICT x, ptrdiff_t xrs, ptrdiff_t xcs, \
+    void (*fft_cmac_block_##SUF)(const T *FC_RESTRICT x, ptrdiff_t xrs, ptrdiff_t xcs, \
         const T *FC_RESTRICT w, ptrdiff_t wks, ptrdiff_t wcs, T *FC_RESTRICT y, ptrdiff_t yrs, \
         ptrdiff_t yks, ptrdiff_t nr, ptrdiff_t Cg, ptrdiff_t nk, ptrdiff_t nf);
 
-FC_FFT_DECL(f32, float)
-FC_FFT_DECL(f64, double)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_FFT_DECL(f32, float)
+    FC_FFT_DECL(f64, double)
+} fc_fft_kernels;
+FC_ISA_TABLES(fft)
 #endif

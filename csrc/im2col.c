@@ -22,7 +22,7 @@ static inline void fc_valid_range(ptrdiff_t off, ptrdiff_t sw, ptrdiff_t W, ptrd
 }
 
 #define FC_IM2COL_DEF(SUF, T) \
-void im2col_rows_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT cols, ptrdiff_t ld, \
+static void FC_NAME(im2col_rows_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT cols, ptrdiff_t ld, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t S, ptrdiff_t OH, ptrdiff_t OW, \
     ptrdiff_t ih0, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pl, ptrdiff_t dw) \
 { \
@@ -52,7 +52,7 @@ void im2col_rows_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT cols, ptrdiff_t ld
     } \
 } \
 \
-void col2im_plane_##SUF(const T *FC_RESTRICT cols, T *FC_RESTRICT x, ptrdiff_t ld, \
+static void FC_NAME(col2im_plane_##SUF)(const T *FC_RESTRICT cols, T *FC_RESTRICT x, ptrdiff_t ld, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t R, ptrdiff_t S, ptrdiff_t OH, ptrdiff_t OW, \
     ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t dh, ptrdiff_t dw) \
 { \
@@ -79,3 +79,11 @@ void col2im_plane_##SUF(const T *FC_RESTRICT cols, T *FC_RESTRICT x, ptrdiff_t l
 
 FC_IM2COL_DEF(f32, float)
 FC_IM2COL_DEF(f64, double)
+
+FC_ISA_TABLE(im2col) = {
+    .isa = FC_ISA_NAME,
+    .im2col_rows_f32 = FC_NAME(im2col_rows_f32),
+    .col2im_plane_f32 = FC_NAME(col2im_plane_f32),
+    .im2col_rows_f64 = FC_NAME(im2col_rows_f64),
+    .col2im_plane_f64 = FC_NAME(col2im_plane_f64),
+};

@@ -20,13 +20,18 @@
  * column i*OH*OW.  One call owns the whole plane, so calls on different
  * planes may run concurrently. */
 #define FC_IM2COL_DECL(SUF, T) \
-    void im2col_rows_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT cols, ptrdiff_t ld, \
+    void (*im2col_rows_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT cols, ptrdiff_t ld, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t S, ptrdiff_t OH, ptrdiff_t OW, \
         ptrdiff_t ih0, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pl, ptrdiff_t dw); \
-    void col2im_plane_##SUF(const T *FC_RESTRICT cols, T *FC_RESTRICT x, ptrdiff_t ld, \
+    void (*col2im_plane_##SUF)(const T *FC_RESTRICT cols, T *FC_RESTRICT x, ptrdiff_t ld, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t R, ptrdiff_t S, ptrdiff_t OH, ptrdiff_t OW, \
         ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t dh, ptrdiff_t dw);
 
-FC_IM2COL_DECL(f32, float)
-FC_IM2COL_DECL(f64, double)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_IM2COL_DECL(f32, float)
+    FC_IM2COL_DECL(f64, double)
+} fc_im2col_kernels;
+FC_ISA_TABLES(im2col)
 #endif

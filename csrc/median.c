@@ -121,7 +121,7 @@ static inline void sorted_row_##SUF(const T **rows, T *FC_RESTRICT out, ptrdiff_
     } \
 } \
 \
-int median_rows_##SUF(const T *x, T *out, ptrdiff_t H, ptrdiff_t W, ptrdiff_t r0, \
+static int FC_NAME(median_rows_##SUF)(const T *x, T *out, ptrdiff_t H, ptrdiff_t W, ptrdiff_t r0, \
     ptrdiff_t r1, const int64_t *rmap, const int64_t *cmap, ptrdiff_t kh, ptrdiff_t kw, T cval) \
 { \
     const ptrdiff_t Wp = W + kw - 1, lp = kw / 2; \
@@ -192,3 +192,10 @@ static void hist_row_u8(const uint8_t **rows, uint8_t *FC_RESTRICT out, ptrdiff_
 FC_MEDIAN_DEF(f32, float)
 FC_MEDIAN_DEF(f64, double)
 FC_MEDIAN_DEF(u8, uint8_t)
+
+FC_ISA_TABLE(median) = {
+    .isa = FC_ISA_NAME,
+    .median_rows_f32 = FC_NAME(median_rows_f32),
+    .median_rows_f64 = FC_NAME(median_rows_f64),
+    .median_rows_u8 = FC_NAME(median_rows_u8),
+};

@@ -11,11 +11,16 @@
  * a sliding histogram (uint8) or a sliding sorted window (floats).
  * Returns 0, or -1 when the workspace could not be allocated. */
 #define FC_MEDIAN_DECL(SUF, T) \
-    int median_rows_##SUF(const T *x, T *out, ptrdiff_t H, ptrdiff_t W, ptrdiff_t r0, \
+    int (*median_rows_##SUF)(const T *x, T *out, ptrdiff_t H, ptrdiff_t W, ptrdiff_t r0, \
         ptrdiff_t r1, const int64_t *rmap, const int64_t *cmap, ptrdiff_t kh, ptrdiff_t kw, \
         T cval);
 
-FC_MEDIAN_DECL(f32, float)
-FC_MEDIAN_DECL(f64, double)
-FC_MEDIAN_DECL(u8, uint8_t)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_MEDIAN_DECL(f32, float)
+    FC_MEDIAN_DECL(f64, double)
+    FC_MEDIAN_DECL(u8, uint8_t)
+} fc_median_kernels;
+FC_ISA_TABLES(median)
 #endif

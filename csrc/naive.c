@@ -9,7 +9,7 @@
 #include "naive.h"
 
 #define FC_NAIVE_DEF(SUF, T) \
-void naive_conv2d_row_##SUF(const T *FC_RESTRICT x, const T *FC_RESTRICT w, T *FC_RESTRICT y, \
+static void FC_NAME(naive_conv2d_row_##SUF)(const T *FC_RESTRICT x, const T *FC_RESTRICT w, T *FC_RESTRICT y, \
     ptrdiff_t Cg, ptrdiff_t Hp, ptrdiff_t Wp, ptrdiff_t R, ptrdiff_t S, \
     ptrdiff_t OW, ptrdiff_t ih, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw) \
 { \
@@ -32,3 +32,10 @@ void naive_conv2d_row_##SUF(const T *FC_RESTRICT x, const T *FC_RESTRICT w, T *F
 FC_NAIVE_DEF(f32, float)
 FC_NAIVE_DEF(f64, double)
 FC_NAIVE_DEF(i64, int64_t)
+
+FC_ISA_TABLE(naive) = {
+    .isa = FC_ISA_NAME,
+    .naive_conv2d_row_f32 = FC_NAME(naive_conv2d_row_f32),
+    .naive_conv2d_row_f64 = FC_NAME(naive_conv2d_row_f64),
+    .naive_conv2d_row_i64 = FC_NAME(naive_conv2d_row_i64),
+};

@@ -57,7 +57,7 @@ static void affine_row_##SUF(const T *x, const T *FC_RESTRICT s, const T *FC_RES
     } \
 } \
 \
-void pointwise_channel_affine_##SUF(const T *x, const T *FC_RESTRICT scale, \
+static void FC_NAME(pointwise_channel_affine_##SUF)(const T *x, const T *FC_RESTRICT scale, \
     const T *FC_RESTRICT shift, T *y, ptrdiff_t C, ptrdiff_t L, \
     ptrdiff_t e0, ptrdiff_t e1, int relu) \
 { \
@@ -80,10 +80,18 @@ void pointwise_channel_affine_##SUF(const T *x, const T *FC_RESTRICT scale, \
     } \
 } \
 \
-void pointwise_relu_##SUF(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1) \
+static void FC_NAME(pointwise_relu_##SUF)(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1) \
 { \
     for (ptrdiff_t i = e0; i < e1; ++i) { const T v = x[i]; y[i] = FC_PW_RELU(v); } \
 }
 
 FC_POINTWISE_DEF(f32, float)
 FC_POINTWISE_DEF(f64, double)
+
+FC_ISA_TABLE(pointwise) = {
+    .isa = FC_ISA_NAME,
+    .pointwise_channel_affine_f32 = FC_NAME(pointwise_channel_affine_f32),
+    .pointwise_relu_f32 = FC_NAME(pointwise_relu_f32),
+    .pointwise_channel_affine_f64 = FC_NAME(pointwise_channel_affine_f64),
+    .pointwise_relu_f64 = FC_NAME(pointwise_relu_f64),
+};

@@ -18,11 +18,16 @@
  *
  * x and y may be the same array (in place); they must not otherwise overlap. */
 #define FC_POINTWISE_DECL(SUF, T) \
-    void pointwise_channel_affine_##SUF(const T *x, const T *FC_RESTRICT scale, \
+    void (*pointwise_channel_affine_##SUF)(const T *x, const T *FC_RESTRICT scale, \
         const T *FC_RESTRICT shift, T *y, ptrdiff_t C, ptrdiff_t L, \
         ptrdiff_t e0, ptrdiff_t e1, int relu); \
-    void pointwise_relu_##SUF(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1);
+    void (*pointwise_relu_##SUF)(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1);
 
-FC_POINTWISE_DECL(f32, float)
-FC_POINTWISE_DECL(f64, double)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_POINTWISE_DECL(f32, float)
+    FC_POINTWISE_DECL(f64, double)
+} fc_pointwise_kernels;
+FC_ISA_TABLES(pointwise)
 #endif

@@ -26,7 +26,7 @@ static inline ptrdiff_t fc_avg_div(ptrdiff_t h0, ptrdiff_t w0, ptrdiff_t H, ptrd
 #define FC_POOL_CHUNK 256
 
 #define FC_POOL_DEF(SUF, T) \
-void pool_max_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, int64_t *FC_RESTRICT idx, \
+static void FC_NAME(pool_max_plane_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT y, int64_t *FC_RESTRICT idx, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw) \
 { \
@@ -71,14 +71,14 @@ void pool_max_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, int64_t *FC_
     } \
 } \
 \
-void pool_max_plane_bwd_##SUF(const T *FC_RESTRICT gy, const int64_t *FC_RESTRICT idx, \
+static void FC_NAME(pool_max_plane_bwd_##SUF)(const T *FC_RESTRICT gy, const int64_t *FC_RESTRICT idx, \
     T *FC_RESTRICT gx, ptrdiff_t HW, ptrdiff_t OHW) \
 { \
     for (ptrdiff_t i = 0; i < HW; ++i) gx[i] = 0; \
     for (ptrdiff_t i = 0; i < OHW; ++i) gx[idx[i]] += gy[i]; \
 } \
 \
-void pool_avg_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, \
+static void FC_NAME(pool_avg_plane_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT y, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw, int count_include_pad) \
 { \
@@ -94,7 +94,7 @@ void pool_avg_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, \
         } \
 } \
 \
-void pool_avg_plane_bwd_##SUF(const T *FC_RESTRICT gy, T *FC_RESTRICT gx, \
+static void FC_NAME(pool_avg_plane_bwd_##SUF)(const T *FC_RESTRICT gy, T *FC_RESTRICT gx, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
     ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw, int count_include_pad) \
 { \
@@ -112,3 +112,15 @@ void pool_avg_plane_bwd_##SUF(const T *FC_RESTRICT gy, T *FC_RESTRICT gx, \
 
 FC_POOL_DEF(f32, float)
 FC_POOL_DEF(f64, double)
+
+FC_ISA_TABLE(pool) = {
+    .isa = FC_ISA_NAME,
+    .pool_max_plane_f32 = FC_NAME(pool_max_plane_f32),
+    .pool_max_plane_bwd_f32 = FC_NAME(pool_max_plane_bwd_f32),
+    .pool_avg_plane_f32 = FC_NAME(pool_avg_plane_f32),
+    .pool_avg_plane_bwd_f32 = FC_NAME(pool_avg_plane_bwd_f32),
+    .pool_max_plane_f64 = FC_NAME(pool_max_plane_f64),
+    .pool_max_plane_bwd_f64 = FC_NAME(pool_max_plane_bwd_f64),
+    .pool_avg_plane_f64 = FC_NAME(pool_avg_plane_f64),
+    .pool_avg_plane_bwd_f64 = FC_NAME(pool_avg_plane_bwd_f64),
+};

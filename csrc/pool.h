@@ -16,18 +16,23 @@
  * Backward kernels zero the plane gx first, then accumulate (+=), because
  * overlapping windows (stride < kernel) share inputs. */
 #define FC_POOL_DECL(SUF, T) \
-    void pool_max_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, int64_t *FC_RESTRICT idx, \
+    void (*pool_max_plane_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT y, int64_t *FC_RESTRICT idx, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
         ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw); \
-    void pool_max_plane_bwd_##SUF(const T *FC_RESTRICT gy, const int64_t *FC_RESTRICT idx, \
+    void (*pool_max_plane_bwd_##SUF)(const T *FC_RESTRICT gy, const int64_t *FC_RESTRICT idx, \
         T *FC_RESTRICT gx, ptrdiff_t HW, ptrdiff_t OHW); \
-    void pool_avg_plane_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT y, \
+    void (*pool_avg_plane_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT y, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
         ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw, int count_include_pad); \
-    void pool_avg_plane_bwd_##SUF(const T *FC_RESTRICT gy, T *FC_RESTRICT gx, \
+    void (*pool_avg_plane_bwd_##SUF)(const T *FC_RESTRICT gy, T *FC_RESTRICT gx, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kh, ptrdiff_t kw, \
         ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw, int count_include_pad);
 
-FC_POOL_DECL(f32, float)
-FC_POOL_DECL(f64, double)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_POOL_DECL(f32, float)
+    FC_POOL_DECL(f64, double)
+} fc_pool_kernels;
+FC_ISA_TABLES(pool)
 #endif

@@ -53,7 +53,7 @@
 #define FC_HROW(t) (pad + (t))
 
 #define FC_SEP_DEF(SUF, T) \
-void separable_row_##SUF(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
+static void FC_NAME(separable_row_##SUF)(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
     const double *wv, ptrdiff_t kv, int symv, double divv, \
     const double *wh, ptrdiff_t kh, int symh, double divh, \
     const int64_t *cmap, double cval, double *FC_RESTRICT buf) \
@@ -74,7 +74,7 @@ void separable_row_##SUF(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
  * rows (rows[t] == NULL), as scipy extends its intermediate output.
  * buf holds W + kh - 1 + (kv + 1) * W doubles. */
 #define FC_SEP_HFIRST_DEF(SUF, T) \
-void separable_row_hfirst_##SUF(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
+static void FC_NAME(separable_row_hfirst_##SUF)(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
     const double *wv, ptrdiff_t kv, int symv, double divv, \
     const double *wh, ptrdiff_t kh, int symh, double divh, \
     const int64_t *cmap, double cval, double *FC_RESTRICT buf) \
@@ -106,3 +106,13 @@ FC_SEP_DEF(u8, uint8_t)
 FC_SEP_HFIRST_DEF(f32, float)
 FC_SEP_HFIRST_DEF(f64, double)
 FC_SEP_HFIRST_DEF(u8, uint8_t)
+
+FC_ISA_TABLE(separable) = {
+    .isa = FC_ISA_NAME,
+    .separable_row_f32 = FC_NAME(separable_row_f32),
+    .separable_row_f64 = FC_NAME(separable_row_f64),
+    .separable_row_u8 = FC_NAME(separable_row_u8),
+    .separable_row_hfirst_f32 = FC_NAME(separable_row_hfirst_f32),
+    .separable_row_hfirst_f64 = FC_NAME(separable_row_hfirst_f64),
+    .separable_row_hfirst_u8 = FC_NAME(separable_row_hfirst_u8),
+};

@@ -18,7 +18,7 @@
  * stores the first pass in the output array; integer types truncate
  * toward zero and wrap, as scipy's C casts do. */
 #define FC_SEP_DECL(SUF, T) \
-    void separable_row_##SUF(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
+    void (*separable_row_##SUF)(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
         const double *wv, ptrdiff_t kv, int symv, double divv, \
         const double *wh, ptrdiff_t kh, int symh, double divh, \
         const int64_t *cmap, double cval, double *FC_RESTRICT buf);
@@ -26,15 +26,20 @@
 /* The same, horizontal pass first (rows[t] == NULL: a cval row of the
  * intermediate image); buf holds W + kh - 1 + (kv + 1) * W doubles. */
 #define FC_SEP_HFIRST_DECL(SUF, T) \
-    void separable_row_hfirst_##SUF(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
+    void (*separable_row_hfirst_##SUF)(const T **rows, T *FC_RESTRICT out, ptrdiff_t W, \
         const double *wv, ptrdiff_t kv, int symv, double divv, \
         const double *wh, ptrdiff_t kh, int symh, double divh, \
         const int64_t *cmap, double cval, double *FC_RESTRICT buf);
 
-FC_SEP_DECL(f32, float)
-FC_SEP_DECL(f64, double)
-FC_SEP_DECL(u8, uint8_t)
-FC_SEP_HFIRST_DECL(f32, float)
-FC_SEP_HFIRST_DECL(f64, double)
-FC_SEP_HFIRST_DECL(u8, uint8_t)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_SEP_DECL(f32, float)
+    FC_SEP_DECL(f64, double)
+    FC_SEP_DECL(u8, uint8_t)
+    FC_SEP_HFIRST_DECL(f32, float)
+    FC_SEP_HFIRST_DECL(f64, double)
+    FC_SEP_HFIRST_DECL(u8, uint8_t)
+} fc_separable_kernels;
+FC_ISA_TABLES(separable)
 #endif

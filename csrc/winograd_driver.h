@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define FC_WG_DEF(SUF, T) \
-void WG_INPUT(SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
+static void WG_INPUT(SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
     ptrdiff_t H, ptrdiff_t W, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t pt, ptrdiff_t pl, \
     ptrdiff_t c, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb) \
 { \
@@ -62,7 +62,7 @@ void WG_INPUT(SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
     } \
 } \
 \
-void WG_OUTPUT(SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
+static void WG_OUTPUT(SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
     ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
     ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb) \
 { \

@@ -29,9 +29,17 @@
     o[1] = m[1] - m[2] + m[3]; \
 } while (0)
 
-#define WG_INPUT(SUF) winograd_f2x3_input_##SUF
-#define WG_OUTPUT(SUF) winograd_f2x3_output_##SUF
+#define WG_INPUT(SUF) FC_NAME(winograd_f2x3_input_##SUF)
+#define WG_OUTPUT(SUF) FC_NAME(winograd_f2x3_output_##SUF)
 #include "winograd_driver.h"
 
 FC_WG_DEF(f32, float)
 FC_WG_DEF(f64, double)
+
+FC_ISA_TABLE(winograd_f2x3) = {
+    .isa = FC_ISA_NAME,
+    .winograd_f2x3_input_f32 = FC_NAME(winograd_f2x3_input_f32),
+    .winograd_f2x3_output_f32 = FC_NAME(winograd_f2x3_output_f32),
+    .winograd_f2x3_input_f64 = FC_NAME(winograd_f2x3_input_f64),
+    .winograd_f2x3_output_f64 = FC_NAME(winograd_f2x3_output_f64),
+};

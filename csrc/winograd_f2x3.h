@@ -16,15 +16,20 @@
  * output: y[n][k][2*th + i][2*tw + j] = (A^T m A)[i][j] for the tiles
  *         [ta, tb) of output channel k, clipped to OH x OW. */
 #define FC_WG_F2X3_DECL(SUF, T) \
-    void winograd_f2x3_input_##SUF(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
+    void (*winograd_f2x3_input_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t pt, ptrdiff_t pl, \
         ptrdiff_t c, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb); \
-    void winograd_f2x3_output_##SUF(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
+    void (*winograd_f2x3_output_##SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
         ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
         ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb);
 
-FC_WG_F2X3_DECL(f32, float)
-FC_WG_F2X3_DECL(f64, double)
+/* One instruction set's kernels (fc_isa.h). */
+typedef struct {
+    const char *isa;
+    FC_WG_F2X3_DECL(f32, float)
+    FC_WG_F2X3_DECL(f64, double)
+} fc_winograd_f2x3_kernels;
+FC_ISA_TABLES(winograd_f2x3)
 
 /* Tiles per chunk, and the most tiles of one tile row handled in one pass
  * (bounds the stack buffers: 2 * 4 * 2 * 65 doubles = 8 KiB). */

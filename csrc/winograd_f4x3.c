@@ -36,9 +36,17 @@
     o[3] = b + 8 * e + m[5]; \
 } while (0)
 
-#define WG_INPUT(SUF) winograd_f4x3_input_##SUF
-#define WG_OUTPUT(SUF) winograd_f4x3_output_##SUF
+#define WG_INPUT(SUF) FC_NAME(winograd_f4x3_input_##SUF)
+#define WG_OUTPUT(SUF) FC_NAME(winograd_f4x3_output_##SUF)
 #include "winograd_driver.h"
 
 FC_WG_DEF(f32, float)
 FC_WG_DEF(f64, double)
+
+FC_ISA_TABLE(winograd_f4x3) = {
+    .isa = FC_ISA_NAME,
+    .winograd_f4x3_input_f32 = FC_NAME(winograd_f4x3_input_f32),
+    .winograd_f4x3_output_f32 = FC_NAME(winograd_f4x3_output_f32),
+    .winograd_f4x3_input_f64 = FC_NAME(winograd_f4x3_input_f64),
+    .winograd_f4x3_output_f64 = FC_NAME(winograd_f4x3_output_f64),
+};

@@ -8,6 +8,8 @@ threads by frequency.  Block sizes as in fastconv._numba.fft.
 """
 from cython.parallel cimport prange
 
+from fastconv._isa import attach
+
 ctypedef float complex c64
 ctypedef double complex c128
 
@@ -16,14 +18,19 @@ ctypedef fused cplx:
     c128
 
 cdef extern from "fft.h" nogil:
-    void fft_cmac_block_f32(const float *x, Py_ssize_t xrs, Py_ssize_t xcs, const float *w,
-                            Py_ssize_t wks, Py_ssize_t wcs, float *y, Py_ssize_t yrs,
-                            Py_ssize_t yks, Py_ssize_t nr, Py_ssize_t Cg, Py_ssize_t nk,
-                            Py_ssize_t nf)
-    void fft_cmac_block_f64(const double *x, Py_ssize_t xrs, Py_ssize_t xcs, const double *w,
-                            Py_ssize_t wks, Py_ssize_t wcs, double *y, Py_ssize_t yrs,
-                            Py_ssize_t yks, Py_ssize_t nr, Py_ssize_t Cg, Py_ssize_t nk,
-                            Py_ssize_t nf)
+    ctypedef struct fc_fft_kernels:
+        const char *isa
+        void (*fft_cmac_block_f32)(const float *x, Py_ssize_t xrs, Py_ssize_t xcs, const float *w,
+                                   Py_ssize_t wks, Py_ssize_t wcs, float *y, Py_ssize_t yrs,
+                                   Py_ssize_t yks, Py_ssize_t nr, Py_ssize_t Cg, Py_ssize_t nk,
+                                   Py_ssize_t nf) noexcept nogil
+        void (*fft_cmac_block_f64)(const double *x, Py_ssize_t xrs, Py_ssize_t xcs, const double *w,
+                                   Py_ssize_t wks, Py_ssize_t wcs, double *y, Py_ssize_t yrs,
+                                   Py_ssize_t yks, Py_ssize_t nr, Py_ssize_t Cg, Py_ssize_t nk,
+                                   Py_ssize_t nf) noexcept nogil
+    const fc_fft_kernels *fc_fft
+    const char *fc_fft_use(int level)
+
 
 cdef enum:
     # Output channels per block share each load of x (csrc/fft.c unrolls by 4).
@@ -39,6 +46,7 @@ def cmac(const cplx[:, :, :, ::1] x,   # IN  input spectra (N, C, T, F)
          cplx[:, :, :, ::1] y,         # OUT (N, K, T, F)
          Py_ssize_t groups, int n_threads):
     """y[n, k, t, f] = sum_c x[n, g*Cg + c, t, f] * conj(w[k, c, f]), g = k // (K/groups)."""
+    cdef const fc_fft_kernels *table = fc_fft
     cdef Py_ssize_t N = y.shape[0], K = y.shape[1], T = y.shape[2], F = y.shape[3]
     cdef Py_ssize_t C = x.shape[1], Cg = w.shape[1], Kg = K // groups, rows = N * T
     cdef Py_ssize_t isz = sizeof(cplx)
@@ -70,11 +78,19 @@ def cmac(const cplx[:, :, :, ::1] x,   # IN  input spectra (N, C, T, F)
                 t = r0 % T
                 nr = min(r1, (n + 1) * T) - r0
                 if cplx is c64:
-                    fft_cmac_block_f32(<const float *>&x[n, c0, t, f0], F, T * F,
-                                       <const float *>&w[k0, 0, f0], Cg * F, F,
-                                       <float *>&y[n, k0, t, f0], F, T * F, nr, Cg, nk, nf)
+                    table.fft_cmac_block_f32(<const float *>&x[n, c0, t, f0], F, T * F,
+                                             <const float *>&w[k0, 0, f0], Cg * F, F,
+                                             <float *>&y[n, k0, t, f0], F, T * F, nr, Cg, nk, nf)
                 else:
-                    fft_cmac_block_f64(<const double *>&x[n, c0, t, f0], F, T * F,
-                                       <const double *>&w[k0, 0, f0], Cg * F, F,
-                                       <double *>&y[n, k0, t, f0], F, T * F, nr, Cg, nk, nf)
+                    table.fft_cmac_block_f64(<const double *>&x[n, c0, t, f0], F, T * F,
+                                             <const double *>&w[k0, 0, f0], Cg * F, F,
+                                             <double *>&y[n, k0, t, f0], F, T * F, nr, Cg, nk, nf)
                 r0 = r0 + nr
+
+
+def use_isa(int level):
+    """Point this family's kernels at the best set built at or below ``level``; its name."""
+    return fc_fft_use(level).decode()
+
+
+attach("fft", use_isa)

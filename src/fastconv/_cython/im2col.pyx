@@ -6,23 +6,31 @@ column matrix is described in csrc/im2col.h.
 """
 from cython.parallel cimport prange
 
+from fastconv._isa import attach
+
 ctypedef fused real:
     float
     double
 
 cdef extern from "im2col.h" nogil:
-    void im2col_rows_f32(const float *x, float *cols, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
-                         Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t ih0, Py_ssize_t sh,
-                         Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dw)
-    void im2col_rows_f64(const double *x, double *cols, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
-                         Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t ih0, Py_ssize_t sh,
-                         Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dw)
-    void col2im_plane_f32(const float *cols, float *x, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
-                          Py_ssize_t R, Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
-                          Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw)
-    void col2im_plane_f64(const double *cols, double *x, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
-                          Py_ssize_t R, Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
-                          Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh, Py_ssize_t dw)
+    ctypedef struct fc_im2col_kernels:
+        const char *isa
+        void (*im2col_rows_f32)(const float *x, float *cols, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                                Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t ih0, Py_ssize_t sh,
+                                Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dw) noexcept nogil
+        void (*im2col_rows_f64)(const double *x, double *cols, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                                Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t ih0, Py_ssize_t sh,
+                                Py_ssize_t sw, Py_ssize_t pl, Py_ssize_t dw) noexcept nogil
+        void (*col2im_plane_f32)(const float *cols, float *x, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                                 Py_ssize_t R, Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
+                                 Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                                 Py_ssize_t dw) noexcept nogil
+        void (*col2im_plane_f64)(const double *cols, double *x, Py_ssize_t ld, Py_ssize_t H, Py_ssize_t W,
+                                 Py_ssize_t R, Py_ssize_t S, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,
+                                 Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+                                 Py_ssize_t dw) noexcept nogil
+    const fc_im2col_kernels *fc_im2col
+    const char *fc_im2col_use(int level)
 
 
 def im2col(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
@@ -32,6 +40,7 @@ def im2col(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
            Py_ssize_t dh, Py_ssize_t dw, int n_threads):
     """Pack images n0..n0+nb-1, channels c0..c0+Cp-1 of x into cols, zero padding included."""
+    cdef const fc_im2col_kernels *table = fc_im2col
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3], ld = cols.shape[1], L = OH * OW
     cdef Py_ssize_t item, i, c, r
     if nb <= 0 or Cp <= 0 or R <= 0:
@@ -44,11 +53,11 @@ def im2col(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
             c = (item // R) % Cp
             r = item % R
             if real is float:
-                im2col_rows_f32(&x[n0 + i, c0 + c, 0, 0], &cols[(c * R + r) * S, i * L], ld,
-                                H, W, S, OH, OW, r * dh - pt, sh, sw, pl, dw)
+                table.im2col_rows_f32(&x[n0 + i, c0 + c, 0, 0], &cols[(c * R + r) * S, i * L], ld,
+                                      H, W, S, OH, OW, r * dh - pt, sh, sw, pl, dw)
             else:
-                im2col_rows_f64(&x[n0 + i, c0 + c, 0, 0], &cols[(c * R + r) * S, i * L], ld,
-                                H, W, S, OH, OW, r * dh - pt, sh, sw, pl, dw)
+                table.im2col_rows_f64(&x[n0 + i, c0 + c, 0, 0], &cols[(c * R + r) * S, i * L], ld,
+                                      H, W, S, OH, OW, r * dh - pt, sh, sw, pl, dw)
 
 
 def col2im(const real[:, ::1] cols,        # IN  (Cp*R*S, >= nb*OH*OW)
@@ -58,6 +67,7 @@ def col2im(const real[:, ::1] cols,        # IN  (Cp*R*S, >= nb*OH*OW)
            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
            Py_ssize_t dh, Py_ssize_t dw, int n_threads):
     """x[n0:n0+nb, c0:c0+Cp] += the adjoint of im2col applied to cols."""
+    cdef const fc_im2col_kernels *table = fc_im2col
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3], ld = cols.shape[1], L = OH * OW
     cdef Py_ssize_t item, i, c
     if nb <= 0 or Cp <= 0:
@@ -69,8 +79,16 @@ def col2im(const real[:, ::1] cols,        # IN  (Cp*R*S, >= nb*OH*OW)
             i = item // Cp
             c = item % Cp
             if real is float:
-                col2im_plane_f32(&cols[c * R * S, i * L], &x[n0 + i, c0 + c, 0, 0], ld,
-                                 H, W, R, S, OH, OW, sh, sw, pt, pl, dh, dw)
+                table.col2im_plane_f32(&cols[c * R * S, i * L], &x[n0 + i, c0 + c, 0, 0], ld,
+                                       H, W, R, S, OH, OW, sh, sw, pt, pl, dh, dw)
             else:
-                col2im_plane_f64(&cols[c * R * S, i * L], &x[n0 + i, c0 + c, 0, 0], ld,
-                                 H, W, R, S, OH, OW, sh, sw, pt, pl, dh, dw)
+                table.col2im_plane_f64(&cols[c * R * S, i * L], &x[n0 + i, c0 + c, 0, 0], ld,
+                                       H, W, R, S, OH, OW, sh, sw, pt, pl, dh, dw)
+
+
+def use_isa(int level):
+    """Point this family's kernels at the best set built at or below ``level``; its name."""
+    return fc_im2col_use(level).decode()
+
+
+attach("im2col", use_isa)

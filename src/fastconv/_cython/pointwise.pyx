@@ -10,19 +10,26 @@ so static, equal ranges balance it).
 """
 from cython.parallel cimport prange
 
+from fastconv._isa import attach
+
 ctypedef fused real:
     float
     double
 
 cdef extern from "pointwise.h" nogil:
-    void pointwise_channel_affine_f32(const float *x, const float *scale, const float *shift,
-                                      float *y, Py_ssize_t C, Py_ssize_t L,
-                                      Py_ssize_t e0, Py_ssize_t e1, int relu)
-    void pointwise_channel_affine_f64(const double *x, const double *scale, const double *shift,
-                                      double *y, Py_ssize_t C, Py_ssize_t L,
-                                      Py_ssize_t e0, Py_ssize_t e1, int relu)
-    void pointwise_relu_f32(const float *x, float *y, Py_ssize_t e0, Py_ssize_t e1)
-    void pointwise_relu_f64(const double *x, double *y, Py_ssize_t e0, Py_ssize_t e1)
+    ctypedef struct fc_pointwise_kernels:
+        const char *isa
+        void (*pointwise_channel_affine_f32)(const float *x, const float *scale, const float *shift,
+                                             float *y, Py_ssize_t C, Py_ssize_t L,
+                                             Py_ssize_t e0, Py_ssize_t e1, int relu) noexcept nogil
+        void (*pointwise_channel_affine_f64)(const double *x, const double *scale, const double *shift,
+                                             double *y, Py_ssize_t C, Py_ssize_t L,
+                                             Py_ssize_t e0, Py_ssize_t e1, int relu) noexcept nogil
+        void (*pointwise_relu_f32)(const float *x, float *y, Py_ssize_t e0, Py_ssize_t e1) noexcept nogil
+        void (*pointwise_relu_f64)(const double *x, double *y, Py_ssize_t e0,
+                                   Py_ssize_t e1) noexcept nogil
+    const fc_pointwise_kernels *fc_pointwise
+    const char *fc_pointwise_use(int level)
 
 
 cdef inline Py_ssize_t _range_len(Py_ssize_t total, int n_parts) nogil:
@@ -38,6 +45,7 @@ def channel_affine(const real[:, :, ::1] x,   # IN  (N, C, L): L = product of tr
                    real[:, :, ::1] y,         # OUT (N, C, L); may be x itself
                    bint relu, int n_threads):
     """y[n, c, :] = x[n, c, :] * scale[c] + shift[c], then max(., 0) when relu."""
+    cdef const fc_pointwise_kernels *table = fc_pointwise
     cdef Py_ssize_t C = x.shape[1], L = x.shape[2]
     cdef Py_ssize_t total = x.shape[0] * C * L, step, e0, e1
     cdef int k, parts = max(1, n_threads), r = relu
@@ -50,17 +58,18 @@ def channel_affine(const real[:, :, ::1] x,   # IN  (N, C, L): L = product of tr
             e1 = min(e0 + step, total)
             if e0 < e1:
                 if real is float:
-                    pointwise_channel_affine_f32(&x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0],
-                                                 C, L, e0, e1, r)
+                    table.pointwise_channel_affine_f32(&x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0],
+                                                       C, L, e0, e1, r)
                 else:
-                    pointwise_channel_affine_f64(&x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0],
-                                                 C, L, e0, e1, r)
+                    table.pointwise_channel_affine_f64(&x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0],
+                                                       C, L, e0, e1, r)
 
 
 def relu(const real[::1] x,   # IN  flat
          real[::1] y,         # OUT flat, same length; may be x itself
          int n_threads):
     """y = max(x, 0) with np.maximum's NaN rule (a NaN stays a NaN)."""
+    cdef const fc_pointwise_kernels *table = fc_pointwise
     cdef Py_ssize_t total = x.shape[0], step, e0, e1
     cdef int k, parts = max(1, n_threads)
     if total == 0:
@@ -72,6 +81,14 @@ def relu(const real[::1] x,   # IN  flat
             e1 = min(e0 + step, total)
             if e0 < e1:
                 if real is float:
-                    pointwise_relu_f32(&x[0], &y[0], e0, e1)
+                    table.pointwise_relu_f32(&x[0], &y[0], e0, e1)
                 else:
-                    pointwise_relu_f64(&x[0], &y[0], e0, e1)
+                    table.pointwise_relu_f64(&x[0], &y[0], e0, e1)
+
+
+def use_isa(int level):
+    """Point this family's kernels at the best set built at or below ``level``; its name."""
+    return fc_pointwise_use(level).decode()
+
+
+attach("pointwise", use_isa)

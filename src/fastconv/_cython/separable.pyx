@@ -4,36 +4,42 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 
+from fastconv._isa import attach
+
 ctypedef fused num:
     float
     double
     uint8_t
 
 cdef extern from "separable.h" nogil:
-    void separable_row_f32(const float **rows, float *out, Py_ssize_t W,
-                           const double *wv, Py_ssize_t kv, int symv, double divv,
-                           const double *wh, Py_ssize_t kh, int symh, double divh,
-                           const int64_t *cmap, double cval, double *buf)
-    void separable_row_f64(const double **rows, double *out, Py_ssize_t W,
-                           const double *wv, Py_ssize_t kv, int symv, double divv,
-                           const double *wh, Py_ssize_t kh, int symh, double divh,
-                           const int64_t *cmap, double cval, double *buf)
-    void separable_row_u8(const uint8_t **rows, uint8_t *out, Py_ssize_t W,
-                          const double *wv, Py_ssize_t kv, int symv, double divv,
-                          const double *wh, Py_ssize_t kh, int symh, double divh,
-                          const int64_t *cmap, double cval, double *buf)
-    void separable_row_hfirst_f32(const float **rows, float *out, Py_ssize_t W,
+    ctypedef struct fc_separable_kernels:
+        const char *isa
+        void (*separable_row_f32)(const float **rows, float *out, Py_ssize_t W,
                                   const double *wv, Py_ssize_t kv, int symv, double divv,
                                   const double *wh, Py_ssize_t kh, int symh, double divh,
-                                  const int64_t *cmap, double cval, double *buf)
-    void separable_row_hfirst_f64(const double **rows, double *out, Py_ssize_t W,
+                                  const int64_t *cmap, double cval, double *buf) noexcept nogil
+        void (*separable_row_f64)(const double **rows, double *out, Py_ssize_t W,
                                   const double *wv, Py_ssize_t kv, int symv, double divv,
                                   const double *wh, Py_ssize_t kh, int symh, double divh,
-                                  const int64_t *cmap, double cval, double *buf)
-    void separable_row_hfirst_u8(const uint8_t **rows, uint8_t *out, Py_ssize_t W,
+                                  const int64_t *cmap, double cval, double *buf) noexcept nogil
+        void (*separable_row_u8)(const uint8_t **rows, uint8_t *out, Py_ssize_t W,
                                  const double *wv, Py_ssize_t kv, int symv, double divv,
                                  const double *wh, Py_ssize_t kh, int symh, double divh,
-                                 const int64_t *cmap, double cval, double *buf)
+                                 const int64_t *cmap, double cval, double *buf) noexcept nogil
+        void (*separable_row_hfirst_f32)(const float **rows, float *out, Py_ssize_t W,
+                                         const double *wv, Py_ssize_t kv, int symv, double divv,
+                                         const double *wh, Py_ssize_t kh, int symh, double divh,
+                                         const int64_t *cmap, double cval, double *buf) noexcept nogil
+        void (*separable_row_hfirst_f64)(const double **rows, double *out, Py_ssize_t W,
+                                         const double *wv, Py_ssize_t kv, int symv, double divv,
+                                         const double *wh, Py_ssize_t kh, int symh, double divh,
+                                         const int64_t *cmap, double cval, double *buf) noexcept nogil
+        void (*separable_row_hfirst_u8)(const uint8_t **rows, uint8_t *out, Py_ssize_t W,
+                                        const double *wv, Py_ssize_t kv, int symv, double divv,
+                                        const double *wh, Py_ssize_t kh, int symh, double divh,
+                                        const int64_t *cmap, double cval, double *buf) noexcept nogil
+    const fc_separable_kernels *fc_separable
+    const char *fc_separable_use(int level)
 
 
 def separable(const num[:, :, ::1] x,         # IN  images (N, H, W)
@@ -52,6 +58,7 @@ def separable(const num[:, :, ::1] x,         # IN  images (N, H, W)
     order; div divides each pass's sum (the mean filter).  With hfirst the
     horizontal pass runs first and the vertical one extends its result.
     """
+    cdef const fc_separable_kernels *table = fc_separable
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2]
     cdef Py_ssize_t kv = wv.shape[0], kh = wh.shape[0]
     cdef Py_ssize_t row, n, i, t
@@ -72,23 +79,31 @@ def separable(const num[:, :, ::1] x,         # IN  images (N, H, W)
                     rows[t] = &x[n, rmap[i + t], 0]
             if hfirst:
                 if num is float:
-                    separable_row_hfirst_f32(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
-                                             &wh[0], kh, symh, divh, &cmap[0], cval, buf)
+                    table.separable_row_hfirst_f32(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
+                                                   &wh[0], kh, symh, divh, &cmap[0], cval, buf)
                 elif num is double:
-                    separable_row_hfirst_f64(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
-                                             &wh[0], kh, symh, divh, &cmap[0], cval, buf)
+                    table.separable_row_hfirst_f64(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
+                                                   &wh[0], kh, symh, divh, &cmap[0], cval, buf)
                 else:
-                    separable_row_hfirst_u8(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
-                                     &wh[0], kh, symh, divh, &cmap[0], cval, buf)
+                    table.separable_row_hfirst_u8(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
+                                                  &wh[0], kh, symh, divh, &cmap[0], cval, buf)
             else:
                 if num is float:
-                    separable_row_f32(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
-                                             &wh[0], kh, symh, divh, &cmap[0], cval, buf)
+                    table.separable_row_f32(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
+                                            &wh[0], kh, symh, divh, &cmap[0], cval, buf)
                 elif num is double:
-                    separable_row_f64(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
-                                             &wh[0], kh, symh, divh, &cmap[0], cval, buf)
+                    table.separable_row_f64(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
+                                            &wh[0], kh, symh, divh, &cmap[0], cval, buf)
                 else:
-                    separable_row_u8(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
-                                     &wh[0], kh, symh, divh, &cmap[0], cval, buf)
+                    table.separable_row_u8(rows, &out[n, i, 0], W, &wv[0], kv, symv, divv,
+                                           &wh[0], kh, symh, divh, &cmap[0], cval, buf)
         free(rows)
         free(buf)
+
+
+def use_isa(int level):
+    """Point this family's kernels at the best set built at or below ``level``; its name."""
+    return fc_separable_use(level).decode()
+
+
+attach("separable", use_isa)

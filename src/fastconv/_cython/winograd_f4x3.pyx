@@ -4,22 +4,30 @@ csrc/winograd_f4x3.c, parallel over (channel, chunk of tiles)."""
 from cython cimport floating
 from cython.parallel cimport prange
 
+from fastconv._isa import attach
+
 cdef extern from "winograd_f4x3.h" nogil:
     enum: WINOGRAD_F4X3_SEG
-    void winograd_f4x3_input_f32(const float *x, float *V, Py_ssize_t C, Py_ssize_t H,
-                                 Py_ssize_t W, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt,
-                                 Py_ssize_t pl, Py_ssize_t c, Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs,
-                                 Py_ssize_t ta, Py_ssize_t tb)
-    void winograd_f4x3_input_f64(const double *x, double *V, Py_ssize_t C, Py_ssize_t H,
-                                 Py_ssize_t W, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt,
-                                 Py_ssize_t pl, Py_ssize_t c, Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs,
-                                 Py_ssize_t ta, Py_ssize_t tb)
-    void winograd_f4x3_output_f32(const float *M, float *y, Py_ssize_t K, Py_ssize_t OH,
-                                  Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t k,
-                                  Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs, Py_ssize_t ta, Py_ssize_t tb)
-    void winograd_f4x3_output_f64(const double *M, double *y, Py_ssize_t K, Py_ssize_t OH,
-                                  Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t k,
-                                  Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs, Py_ssize_t ta, Py_ssize_t tb)
+    ctypedef struct fc_winograd_f4x3_kernels:
+        const char *isa
+        void (*winograd_f4x3_input_f32)(const float *x, float *V, Py_ssize_t C, Py_ssize_t H,
+                                        Py_ssize_t W, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt,
+                                        Py_ssize_t pl, Py_ssize_t c, Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs,
+                                        Py_ssize_t ta, Py_ssize_t tb) noexcept nogil
+        void (*winograd_f4x3_input_f64)(const double *x, double *V, Py_ssize_t C, Py_ssize_t H,
+                                        Py_ssize_t W, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt,
+                                        Py_ssize_t pl, Py_ssize_t c, Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs,
+                                        Py_ssize_t ta, Py_ssize_t tb) noexcept nogil
+        void (*winograd_f4x3_output_f32)(const float *M, float *y, Py_ssize_t K, Py_ssize_t OH,
+                                         Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t k,
+                                         Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs, Py_ssize_t ta,
+                                         Py_ssize_t tb) noexcept nogil
+        void (*winograd_f4x3_output_f64)(const double *M, double *y, Py_ssize_t K, Py_ssize_t OH,
+                                         Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t k,
+                                         Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs, Py_ssize_t ta,
+                                         Py_ssize_t tb) noexcept nogil
+    const fc_winograd_f4x3_kernels *fc_winograd_f4x3
+    const char *fc_winograd_f4x3_use(int level)
 
 CHUNK = WINOGRAD_F4X3_SEG
 
@@ -29,6 +37,7 @@ def input_transform(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W), unpadd
                     Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt, Py_ssize_t pl,
                     Py_ssize_t t0, int n_threads):
     """V[:, c, t - t0] = B^T d B for the tiles t0 .. t0 + nt of every channel c."""
+    cdef const fc_winograd_f4x3_kernels *table = fc_winograd_f4x3
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3], nt = V.shape[2]
     cdef Py_ssize_t npieces = (nt + WINOGRAD_F4X3_SEG - 1) // WINOGRAD_F4X3_SEG
     cdef Py_ssize_t cs = V.strides[1] // sizeof(floating), xs = V.strides[0] // sizeof(floating)
@@ -39,17 +48,18 @@ def input_transform(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W), unpadd
             ta = t0 + (idx % npieces) * WINOGRAD_F4X3_SEG
             tb = min(ta + WINOGRAD_F4X3_SEG, t0 + nt)
             if floating is float:
-                winograd_f4x3_input_f32(&x[0, 0, 0, 0], &V[0, 0, 0], C, H, W, TH, TW, pt, pl,
-                                        c, t0, cs, xs, ta, tb)
+                table.winograd_f4x3_input_f32(&x[0, 0, 0, 0], &V[0, 0, 0], C, H, W, TH, TW, pt, pl,
+                                              c, t0, cs, xs, ta, tb)
             else:
-                winograd_f4x3_input_f64(&x[0, 0, 0, 0], &V[0, 0, 0], C, H, W, TH, TW, pt, pl,
-                                        c, t0, cs, xs, ta, tb)
+                table.winograd_f4x3_input_f64(&x[0, 0, 0, 0], &V[0, 0, 0], C, H, W, TH, TW, pt, pl,
+                                              c, t0, cs, xs, ta, tb)
 
 
 def output_transform(const floating[:, :, :] M,        # IN  strided, unit inner stride (36, K, nt)
                      floating[:, :, :, ::1] y,         # OUT (N, K, OH, OW)
                      Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, int n_threads):
     """y tiles t0 .. t0 + nt = A^T m A of M, clipped to the output."""
+    cdef const fc_winograd_f4x3_kernels *table = fc_winograd_f4x3
     cdef Py_ssize_t K = y.shape[1], OH = y.shape[2], OW = y.shape[3], nt = M.shape[2]
     cdef Py_ssize_t npieces = (nt + WINOGRAD_F4X3_SEG - 1) // WINOGRAD_F4X3_SEG
     cdef Py_ssize_t cs = M.strides[1] // sizeof(floating), xs = M.strides[0] // sizeof(floating)
@@ -60,8 +70,16 @@ def output_transform(const floating[:, :, :] M,        # IN  strided, unit inner
             ta = t0 + (idx % npieces) * WINOGRAD_F4X3_SEG
             tb = min(ta + WINOGRAD_F4X3_SEG, t0 + nt)
             if floating is float:
-                winograd_f4x3_output_f32(&M[0, 0, 0], &y[0, 0, 0, 0], K, OH, OW, TH, TW,
-                                         k, t0, cs, xs, ta, tb)
+                table.winograd_f4x3_output_f32(&M[0, 0, 0], &y[0, 0, 0, 0], K, OH, OW, TH, TW,
+                                               k, t0, cs, xs, ta, tb)
             else:
-                winograd_f4x3_output_f64(&M[0, 0, 0], &y[0, 0, 0, 0], K, OH, OW, TH, TW,
-                                         k, t0, cs, xs, ta, tb)
+                table.winograd_f4x3_output_f64(&M[0, 0, 0], &y[0, 0, 0, 0], K, OH, OW, TH, TW,
+                                               k, t0, cs, xs, ta, tb)
+
+
+def use_isa(int level):
+    """Point this family's kernels at the best set built at or below ``level``; its name."""
+    return fc_winograd_f4x3_use(level).decode()
+
+
+attach("winograd_f4x3", use_isa)

@@ -9,8 +9,10 @@ from numba import njit, prange
 
 from .._threads import numba_threads
 
-#: Flat positions per block, per (channels per block, itemsize): as csrc/direct.h.
-_QB = {(8, 4): 48, (8, 8): 24, (6, 4): 64, (6, 8): 32, (1, 4): 128, (1, 8): 64}
+#: The blocks when the compiled engine is absent (the AVX-512 table of
+#: csrc/direct.c); otherwise the backend plans with the compiled engine's
+#: active set and this twin follows the block width and lanes it is given.
+GEOMETRY = ("numba", 64, ((8, 3), (6, 4), (1, 8)), 4, (4, 5))
 
 
 @njit(cache=True, nogil=True)
@@ -99,19 +101,14 @@ def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl):
         dw[k, c, t] = s
 
 
-def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, n_threads):
-    """dw = the weight gradient of the convolution of x with output gradient gyq."""
+def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, n_threads):
+    """dw = the weight gradient of the convolution of x with output gradient gyq, summed in vl lanes."""
     numba_threads(n_threads)
-    _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, 64 // x.itemsize)
+    _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl)
 
 
-def block_width(kb, itemsize):
-    """Flat output positions per block of ``kb`` (8, 6 or 1) channels."""
-    return _QB[kb, itemsize]
-
-
-def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, n_threads):
-    """y = cross-correlation of x (zero-padded by pt, pl at the top/left) with the packed weights."""
+def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, n_threads):
+    """y = cross-correlation of x (zero-padded by pt, pl at the top/left) with the packed weights,
+    in blocks of qb flat positions."""
     numba_threads(n_threads)
-    _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane,
-                   block_width(wp.shape[3], x.itemsize))
+    _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb)

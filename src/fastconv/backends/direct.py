@@ -12,8 +12,10 @@ convolutions) the copy costs more than the product.  This backend instead
 2. packs the weights so that a block's output channels are contiguous per
    tap (:func:`pack_weights`, here, for both engines);
 3. computes blocks of ``kb`` output channels by ``qb`` flat positions in
-   vector registers, walking channels and taps: ``kb = 8`` or ``6`` when a
-   group has several output channels, ``kb = 1`` (wider blocks) for depthwise.
+   vector registers, walking channels and taps.  The block shapes belong to
+   the instruction set the compiled kernels run (:func:`geometry`, the table
+   in csrc/direct.c): 8x3 or 6x4 vectors on AVX-512's 32 registers, 4x3 or
+   6x2 on AVX2's 16, a one-channel block of 8 vectors for depthwise.
 
 The ``Wq - OW`` columns per output row that the flat index adds are computed
 and dropped: a waste of ``(S - 1)*dw / sw`` columns per row, small except for
@@ -24,15 +26,30 @@ from functools import lru_cache
 
 import numpy as np
 
-from .._engines import kernels
+from .._engines import has, kernels
 from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
 STEM = "direct"
 
-#: Bytes of one block's accumulators per channel row: three 64-byte vectors
-#: with 8 channels, four with 6, eight with one (csrc/direct.h's FC_DIRECT_QB_*).
-_ROW_BYTES = {8: 192, 6: 256, 1: 512}
+
+def geometry():
+    """The blocks of the instruction set the kernels run now: ``(isa, vec_bytes,
+    ((kb, nv) of blocks A, B and the one-channel block), single_below,
+    (wgrad_kb, wgrad_tb))``, from csrc/direct.c's table (the Numba twin's
+    default when the compiled engine is absent).  Both engines run the
+    layout planned from it.
+
+    Examples
+    --------
+    >>> from fastconv.backends import direct as backend
+    >>> isa, vec_bytes, blocks, single_below, wgrad = backend.geometry()
+    >>> blocks[2][0]
+    1
+    """
+    if has("cython", STEM):
+        return kernels("cython", STEM).geometry()
+    return kernels("numba", STEM).GEOMETRY
 
 
 def unsupported(p):
@@ -40,27 +57,30 @@ def unsupported(p):
     return None
 
 
-def channel_block(p):
-    """Output channels per register block: 8 or 6, whichever pads a group's
-    channels less (8 on a tie), or 1 when a group has fewer than 4.
+def channel_block(p, geom=None):
+    """The register block ``(kb, nv)`` for ``p``: of the set's two several-channel
+    blocks the one whose kb pads a group's channels less (the first on a tie),
+    or the one-channel block when a group has fewer than ``single_below``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastconv._validation import conv2d_args
     >>> from fastconv.backends import direct as backend
+    >>> avx512 = ("avx512", 64, ((8, 3), (6, 4), (1, 8)), 4, (4, 5))
     >>> [backend.channel_block(conv2d_args(np.zeros((1, 1, 5, 5)), np.zeros((k, 1, 3, 3)),
-    ...                                    None, 1, 0, 1, 1)[3]) for k in (1, 6, 12, 16, 96)]
+    ...                                    None, 1, 0, 1, 1)[3], avx512)[0] for k in (1, 6, 12, 16, 96)]
     [1, 6, 6, 8, 8]
     """
-    if p.Kg < 4:
-        return 1
-    return 6 if -(-p.Kg // 6) * 6 < -(-p.Kg // 8) * 8 else 8
+    _, _, (a, b, one), single_below, _ = geometry() if geom is None else geom
+    if p.Kg < single_below:
+        return one
+    return b if -(-p.Kg // b[0]) * b[0] < -(-p.Kg // a[0]) * a[0] else a
 
 
-@lru_cache(maxsize=256)
 def layout(p, itemsize):
-    """The phase-plane geometry of ``p``: ``(kb, qb, Hq, Wq, plane, taps)``.
+    """The phase-plane geometry of ``p``: ``(kb, qb, Hq, Wq, plane, taps)``,
+    for the blocks of the instruction set the kernels run now.
 
     ``taps[r*S + s]`` is where tap (r, s) of flat output 0 reads in one
     channel's phase planes; ``plane`` is one phase plane's length, tail
@@ -74,14 +94,20 @@ def layout(p, itemsize):
     >>> from fastconv._validation import conv2d_args
     >>> from fastconv.backends import direct as backend
     >>> p = conv2d_args(np.zeros((1, 1, 8, 8)), np.zeros((8, 1, 3, 3)), None, 2, 1, 1, 1)[3]
-    >>> kb, qb, Hq, Wq, plane, taps = backend.layout(p, 4)
+    >>> avx512 = ("avx512", 64, ((8, 3), (6, 4), (1, 8)), 4, (4, 5))
+    >>> kb, qb, Hq, Wq, plane, taps = backend._layout(p, 4, avx512)
     >>> (kb, qb, Hq, Wq), taps.tolist()
     ((8, 48, 5, 5), [0, 74, 1, 148, 222, 149, 5, 79, 6])
     """
+    return _layout(p, itemsize, geometry())
+
+
+@lru_cache(maxsize=256)
+def _layout(p, itemsize, geom):
     sh, sw = p.stride
     dh, dw = p.dilation
-    kb = channel_block(p)
-    qb = _ROW_BYTES[kb] // itemsize
+    kb, nv = channel_block(p, geom)
+    qb = nv * geom[1] // itemsize
     amax, bmax = (p.R - 1) * dh // sh, (p.S - 1) * dw // sw
     Hq, Wq = p.OH + amax, p.OW + bmax
     plane = Hq * Wq + qb + bmax
@@ -149,13 +175,8 @@ def conv2d(x, w, p, engine, n_threads):
     xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     y = np.empty(p.out_shape, dtype=x.dtype)
     kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
-                                        Hq, Wq, plane, n_threads)
+                                        Hq, Wq, plane, qb, n_threads)
     return y
-
-
-#: Vector width (bytes) of the weight-gradient kernel's loads; the flat
-#: output gradient is padded to a multiple of it.
-_VECTOR_BYTES = 64
 
 
 def weight_grad(x, gy, p, engine, n_threads):
@@ -193,7 +214,8 @@ def weight_grad(x, gy, p, engine, n_threads):
            [20., 24.]])
     """
     _, _, Hq, Wq, plane, taps = layout(p, x.itemsize)
-    vl = _VECTOR_BYTES // x.itemsize
+    # The flat output gradient is padded to whole vectors of the kernel's loads.
+    vl = geometry()[1] // x.itemsize
     L = p.OH * Wq
     Lq = -(-L // vl) * vl
     gyq = buffer("direct-gy", (p.N, p.K, Lq), x.dtype)
@@ -203,5 +225,5 @@ def weight_grad(x, gy, p, engine, n_threads):
     xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     dw = np.empty((p.K, p.Cg, p.R * p.S), dtype=x.dtype)
     kernels(engine, STEM).weight_grad(x, gyq, taps, xq, dw, sh, sw, p.pad[0], p.pad[2],
-                                      Hq, Wq, plane, n_threads)
+                                      Hq, Wq, plane, vl, n_threads)
     return dw.reshape(p.K, p.Cg, p.R, p.S)
