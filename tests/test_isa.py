@@ -300,3 +300,19 @@ class TestBuildFlags:
         strings = self._setup_strings()
         for level in ("-march=x86-64-v2", "-march=x86-64-v3", "-march=x86-64-v4"):
             assert level in strings
+
+
+class TestInfoCommand:
+    def test_info_names_the_cpu_its_best_set_the_cap_and_each_familys_set(self):
+        proc = _run_child("baseline", "from fastconv.cli import main; main(['info'])")
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout
+        cpu = _isa.cpu()
+        assert f"CPU: {cpu['model_name']}" in out
+        if cpu["vendor"]:
+            assert f"family {cpu['family']} model {cpu['model']}" in out
+        assert f"this CPU's best: {_isa.cpu_best()}" in out and "FASTCONV_ISA = baseline" in out
+        families = [line.split() for line in out.splitlines() if line.startswith("  ") and "built:" in line]
+        assert {f[0] for f in families} >= {"direct", "im2col", "winograd_f4x3", "pool", "median",
+                                            "separable", "pointwise"}
+        assert {f[1] for f in families} == {"baseline"}

@@ -216,3 +216,30 @@ def cpu():
         except OSError:
             pass
     return info
+
+
+def report():
+    """What ``fastconv info`` prints about the instruction sets: the CPU, its best set,
+    FASTCONV_ISA, the active set, and for every compiled kernel family the set it runs
+    and the sets it was built for.
+
+    Examples
+    --------
+    >>> from fastconv import _isa
+    >>> r = _isa.report()
+    >>> r["active"] == _isa.active(), r["best"] == _isa.cpu_best()
+    (True, True)
+    """
+    import importlib
+    import pkgutil
+    try:
+        from . import _cython
+        for mod in pkgutil.iter_modules(_cython.__path__):
+            try:
+                importlib.import_module(f"{_cython.__name__}.{mod.name}")
+            except ImportError:
+                pass
+    except ImportError:
+        pass
+    return {"cpu": cpu(), "best": cpu_best(), "env": os.environ.get(ENV), "active": active(),
+            "families": {f: {"runs": _chosen[f], "built": built(f)} for f in sorted(_families)}}

@@ -12,7 +12,7 @@ def report():
     import numpy as np
 
     import fastconv
-    from fastconv import _dispatch, _engines, _threads
+    from fastconv import _dispatch, _engines, _isa, _threads
 
     has_omp, omp_threads = _engines.openmp_status()
     info = {
@@ -20,6 +20,7 @@ def report():
         "python": platform.python_version(),
         "numpy": np.__version__,
         "cpu": platform.processor() or platform.machine(),
+        "isa": _isa.report(),
         "threads": _threads.get_num_threads(),
         "openmp": {"built_with": has_omp, "default_threads": omp_threads},
         "backends": {b: _dispatch.engines(b) for b in _dispatch.backends()},
@@ -42,6 +43,15 @@ def run(args):
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"fastconv {info['fastconv']}  (Python {info['python']}, numpy {info['numpy']})")
+    isa, cpu = info["isa"], info["isa"]["cpu"]
+    ident = (f"{cpu['vendor']} family {cpu['family']} model {cpu['model']}"
+             if cpu["vendor"] else cpu["machine"])
+    print(f"CPU: {cpu['model_name'] or '?'} ({ident})")
+    print(f"instruction set: {isa['active']} (this CPU's best: {isa['best']}; FASTCONV_ISA "
+          + (f"= {isa['env']})" if isa["env"] else "unset)"))
+    print("kernels per family (set run, sets built):")
+    for family, f in isa["families"].items():
+        print(f"  {family:14s} {f['runs']:9s} built: {', '.join(f['built'])}")
     print(f"threads: {info['threads']}   OpenMP: {'yes' if info['openmp']['built_with'] else 'NO (serial Cython engine)'}"
           f" (default team {info['openmp']['default_threads']})")
     if info["numba"]:
@@ -55,6 +65,7 @@ def run(args):
         print(f"  {lib['internal_api']} {lib['version']}  kernel {lib['architecture']}  "
               f"threads {lib['num_threads']}")
     for key, value in info.items():
-        if key not in ("fastconv", "python", "numpy", "cpu", "threads", "openmp", "numba", "backends", "blas"):
+        if key not in ("fastconv", "python", "numpy", "cpu", "isa", "threads", "openmp", "numba",
+                       "backends", "blas"):
             print(f"{key}: {value}")
     return 0
