@@ -187,8 +187,9 @@ def report(rows):
     Examples
     --------
     >>> import grid
-    >>> grid.report([{"case": "a", "ratio": 1.05, "hit": True}, {"case": "b", "ratio": 1.5, "hit": False}])
-    'auto within 10% of the fastest forced backend on 1 of 2 shapes (50.0%); worst: b 1.50x\nslowest pick: b 1.50x the fastest (bar: never over 1.5x)'
+    >>> print(grid.report([{"case": "a", "ratio": 1.05, "hit": True}, {"case": "b", "ratio": 1.5, "hit": False}]))
+    auto within 10% of the fastest forced backend on 1 of 2 shapes (50.0%); worst: b 1.50x
+    slowest pick: b 1.50x the fastest (bar: never over 1.5x)
     """
     measured = [r for r in rows if r["ratio"] is not None]
     hits = sum(r["hit"] for r in measured)
