@@ -141,21 +141,8 @@ _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
 
 def isa_class():
     """The instruction-set class the native kernels run at ('avx512', 'avx2', 'baseline')."""
-    try:
-        from . import _isa
-    except ImportError:  # until the per-ISA kernels land: the build targets the build machine
-        return _flags_class()
+    from . import _isa
     return _isa.active()
-
-
-@lru_cache(maxsize=None)
-def _flags_class():
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        flags = []
-    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
 
 
 def _model_key(backend, engine, dtype):
