@@ -278,7 +278,18 @@ def signal_args(in1, in2, mode, boundary, what):
     if boundary not in BOUNDARIES:
         raise ValueError("Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), "
                          "and 'symmetric' (or 'symm').")
-    return in1, in2, mode, BOUNDARIES[boundary]
+    bnd = BOUNDARIES[boundary]
+    if bnd != "fill" and mode == "full" and in1.size == 0 and in2.size > 0:
+        # scipy itself dies of SIGFPE here (its periodic index divides by the
+        # empty axis): an empty array has no periodic or mirrored extension.
+        raise ValueError(f"{what}: boundary {boundary!r} cannot extend an empty in1 (shape "
+                         f"{in1.shape}) to the {_full_shape(in1.shape, in2.shape)} output of "
+                         f"mode 'full'; use boundary='fill'")
+    return in1, in2, mode, bnd
+
+
+def _full_shape(s1, s2):
+    return tuple(a + b - 1 for a, b in zip(s1, s2))
 
 
 def swap_needed(mode, shape1, shape2):
