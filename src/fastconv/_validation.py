@@ -214,6 +214,18 @@ def pool_out(size, k, s, p, ceil_mode):
     return out
 
 
+#: Pooling windows, strides and paddings stay below PyTorch's int32 limit, so
+#: that every window sum, area and flat index fits the kernels' 64-bit integers.
+POOL_LIMIT = 2 ** 31
+
+
+def _pool_pair(value, name, minimum, what):
+    out = pair(value, name, minimum)
+    if max(out) >= POOL_LIMIT:
+        raise ValueError(f"{what}: {name} must be < 2**31 (as PyTorch's), got {value!r}")
+    return out
+
+
 def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
     """Check a pooling call.
 
@@ -226,9 +238,9 @@ def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
     if x.ndim not in (3, 4):
         raise ValueError(f"{what}: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
     float_dtype(("x", x), what=what)
-    kh, kw = pair(kernel_size, "kernel_size", 1)
+    kh, kw = _pool_pair(kernel_size, "kernel_size", 1, what)
     sh, sw = (kh, kw) if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
-        else pair(stride, "stride", 1)
+        else _pool_pair(stride, "stride", 1, what)
     H, W = x.shape[-2:]
     same = None
     if isinstance(padding, str):
@@ -241,7 +253,7 @@ def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
         else:
             raise ValueError(f"{what}: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
     else:
-        ph, pw = pair(padding, "padding", 0)
+        ph, pw = _pool_pair(padding, "padding", 0, what)
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(f"{what}: padding {padding!r} must be at most half the kernel_size "
                          f"{kernel_size!r}")
