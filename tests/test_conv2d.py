@@ -220,3 +220,20 @@ class TestConv2dBadInput:
         fastconv.conv2d(self.x, self.w, stride=(1, 1))
         with pytest.raises(exc, match="stride must be an int"):
             fastconv.conv2d(self.x, self.w, stride=bad)
+
+
+class TestConv2dExtremeGeometry:
+    """Geometry far from the usual layers: computed right, or refused by name."""
+
+    def test_direct_refuses_a_kernel_that_wastes_most_of_its_columns(self, rng):
+        # A 1x2000 kernel on a 2x2030 image keeps 31 of the 2030 columns the
+        # direct kernel's flat index computes (1x100000: minutes where naive takes 1 s).
+        x = rng.standard_normal((1, 1, 2, 2030)).astype(np.float32)
+        w = rng.standard_normal((1, 1, 1, 2000)).astype(np.float32)
+        p = conv2d_args(x, w, None, 1, 0, 1, 1)[3]
+        assert "columns" in _dispatch.backend_module("direct").unsupported(p)
+        with pytest.raises(ValueError, match="backend 'direct' cannot serve this call: the flat index"):
+            fastconv.conv2d(x, w, backend="direct")
+        assert _dispatch.resolve(p)[0].__name__ != "fastconv.backends.direct"
+        ref = _torch_conv(x, w, None, 1, 0, 1, 1)
+        assert rel_err(fastconv.conv2d(x, w), ref) < TOL[np.dtype(np.float32)]

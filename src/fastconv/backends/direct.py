@@ -35,8 +35,30 @@ STEM = "direct"
 _ROW_BYTES = {8: 192, 6: 256, 1: 512}
 
 
+#: The flat index computes ``Wq = OW + (S - 1)*dw // sw`` columns per output
+#: row; past this many times the ``OW`` kept, the dropped ones dominate (a
+#: 1x100000 kernel on a short image: 300x the useful work, minutes where the
+#: naive loop takes a second), and other backends serve the shape.
+MAX_COLUMN_WASTE = 8
+
+
 def unsupported(p):
-    """None: the direct kernel serves every geometry (the parity grid runs them all)."""
+    """None when the direct kernel serves ``p``, else the reason: every geometry
+    except those whose flat index would compute mostly dropped columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> p = conv2d_args(np.zeros((1, 1, 2, 1030)), np.zeros((1, 1, 1, 1000)), None, 1, 0, 1, 1)[3]
+    >>> backend.unsupported(p)
+    'the flat index would compute 1030 columns per output row to keep 31 (more than 8x): use im2col, fft or auto'
+    """
+    cols = p.OW + (p.S - 1) * p.dilation[1] // p.stride[1]
+    if cols > MAX_COLUMN_WASTE * p.OW:
+        return (f"the flat index would compute {cols} columns per output row to keep {p.OW} "
+                f"(more than {MAX_COLUMN_WASTE}x): use im2col, fft or auto")
     return None
 
 

@@ -270,7 +270,8 @@ class Conv2d(Function):
     def _weight_grad(self, gy):
         x, w, p = self.x, self.w, self.p
         G, L, rows = p.groups, p.OH * p.OW, p.Cg * p.R * p.S
-        if p.K * rows <= _DIRECT_WGRAD_MAX_WEIGHTS and not im2col_backend.is_pointwise(p):
+        if p.K * rows <= _DIRECT_WGRAD_MAX_WEIGHTS and not im2col_backend.is_pointwise(p) \
+                and direct_backend.unsupported(p) is None:
             return direct_backend.weight_grad(x, np.ascontiguousarray(gy), p, _engine("direct"),
                                               get_num_threads())
         gy_g = self._grouped(gy)
