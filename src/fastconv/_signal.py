@@ -83,8 +83,7 @@ def _correlate_valid(img, pad, ker, backend, engine, integer):
     p = ConvParams(1, 1, img.shape[0], img.shape[1], 1, ker.shape[0], ker.shape[1],
                    (1, 1), pad, (1, 1), 1, img.dtype.name)
     x, w = img[None, None], ker[None, None]
-    mod, eng = _dispatch.resolve_for(p, backend, engine, (x, w), integer=integer)
-    return mod.conv2d(x, w, p, eng, get_num_threads())[0, 0]
+    return _dispatch.run(x, w, p, backend, engine, integer)[0, 0]
 
 
 def _exact_in_float(img, ker, backend):

@@ -62,6 +62,22 @@ def unsupported(p):
     return None
 
 
+def workspace_bytes(p):
+    """Scratch bytes of a call: the phase-split copy of the input and the packed weights.
+
+    Computed in Python integers from the geometry alone (a huge stride makes
+    ``sh*sw`` phase planes: the figure says so without building them).
+    """
+    isz = np.dtype(p.dtype).itemsize
+    kb = channel_block(p)
+    qb = _ROW_BYTES[kb] // isz
+    sh, sw = p.stride
+    amax, bmax = (p.R - 1) * p.dilation[0] // sh, (p.S - 1) * p.dilation[1] // sw
+    plane = (p.OH + amax) * (p.OW + bmax) + qb + bmax
+    packed = p.groups * -(-p.Kg // kb) * kb * p.Cg * p.R * p.S
+    return (p.N * p.C * sh * sw * plane + packed) * isz
+
+
 def channel_block(p):
     """Output channels per register block: 8 or 6, whichever pads a group's
     channels less (8 on a tie), or 1 when a group has fewer than 4.
