@@ -121,10 +121,18 @@ def _run_separable(x, passes, pad_mode, cval, engine, hfirst=False):
     if x.size == 0:
         return np.empty_like(x)
     if not _fits(cval, x.dtype):
-        # cval would not survive a trip through uint8: work in float64 (scipy's
-        # intermediate truncation to uint8 is then skipped; a corner case).
-        return _cast_as_scipy(_run_separable(x.astype(np.float64), passes, pad_mode, cval,
-                                             engine, hfirst), x.dtype)
+        # cval would not survive a trip through uint8, but scipy pads each
+        # pass with it as a double and stores each pass in uint8: run the two
+        # passes one at a time in float64, storing each as scipy does.  (A
+        # fractional cval can still land a mean on the other side of an
+        # integer than scipy's running sum does: 30 of 5,040 pixels, off by one.)
+        first, second = passes
+        one, two = ((_IDENTITY, second), (first, _IDENTITY)) if hfirst else \
+            ((first, _IDENTITY), (_IDENTITY, second))
+        for half in (one, two):
+            x = _cast_as_scipy(_run_separable(x.astype(np.float64), half, pad_mode, cval, engine),
+                               x.dtype)
+        return x
     (wv, symv, divv), (wh, symh, divh) = passes
     N, H, W = x.shape
     out = np.empty_like(x)
