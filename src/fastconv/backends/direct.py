@@ -55,7 +55,7 @@ def unsupported(p):
     >>> backend.unsupported(p)
     'the flat index would compute 1030 columns per output row to keep 31 (more than 8x): use im2col, fft or auto'
     """
-    cols = p.OW + (p.S - 1) * p.dilation[1] // p.stride[1]
+    cols = _phase_plane(p, 1)[1]
     if cols > MAX_COLUMN_WASTE * p.OW:
         return (f"the flat index would compute {cols} columns per output row to keep {p.OW} "
                 f"(more than {MAX_COLUMN_WASTE}x): use im2col, fft or auto")
@@ -70,10 +70,8 @@ def workspace_bytes(p):
     """
     isz = np.dtype(p.dtype).itemsize
     kb = channel_block(p)
-    qb = _ROW_BYTES[kb] // isz
     sh, sw = p.stride
-    amax, bmax = (p.R - 1) * p.dilation[0] // sh, (p.S - 1) * p.dilation[1] // sw
-    plane = (p.OH + amax) * (p.OW + bmax) + qb + bmax
+    plane = _phase_plane(p, _ROW_BYTES[kb] // isz)[2]
     packed = p.groups * -(-p.Kg // kb) * kb * p.Cg * p.R * p.S
     return (p.N * p.C * sh * sw * plane + packed) * isz
 
@@ -94,6 +92,16 @@ def channel_block(p):
     if p.Kg < 4:
         return 1
     return 6 if -(-p.Kg // 6) * 6 < -(-p.Kg // 8) * 8 else 8
+
+
+def _phase_plane(p, qb):
+    """``(Hq, Wq, plane)``: one phase plane's rows and columns (the flat index's
+    dropped columns included) and its length with the tail a block of ``qb``
+    positions reads past it."""
+    amax = (p.R - 1) * p.dilation[0] // p.stride[0]
+    bmax = (p.S - 1) * p.dilation[1] // p.stride[1]
+    Hq, Wq = p.OH + amax, p.OW + bmax
+    return Hq, Wq, Hq * Wq + qb + bmax
 
 
 @lru_cache(maxsize=256)
@@ -120,9 +128,7 @@ def layout(p, itemsize):
     dh, dw = p.dilation
     kb = channel_block(p)
     qb = _ROW_BYTES[kb] // itemsize
-    amax, bmax = (p.R - 1) * dh // sh, (p.S - 1) * dw // sw
-    Hq, Wq = p.OH + amax, p.OW + bmax
-    plane = Hq * Wq + qb + bmax
+    Hq, Wq, plane = _phase_plane(p, qb)
     r = np.arange(p.R)[:, None] * dh
     s = np.arange(p.S)[None, :] * dw
     taps = ((r % sh) * sw + s % sw) * plane + (r // sh) * Wq + s // sw
