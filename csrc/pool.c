@@ -46,12 +46,17 @@ static void FC_NAME(pool_max_plane_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT
                 m[j] = -INFINITY; \
                 mi[j] = h0 * W + fc_max((o0 + j) * sw - pw, 0); \
             } \
+            /* only taps that land in the row for some output of the chunk: a \
+             * window far wider than the image would otherwise walk every tap */ \
+            const ptrdiff_t dw0 = fc_max(0, pw - (o0 + n - 1) * sw); \
+            const ptrdiff_t dw1 = fc_min(kw, W + pw - o0 * sw); \
             for (ptrdiff_t h = h0; h < h1; ++h) \
-                for (ptrdiff_t dw = 0; dw < kw; ++dw) { \
-                    /* outputs whose tap dw is inside the row: 0 <= ow*sw - pw + dw < W */ \
+                for (ptrdiff_t dw = dw0; dw < dw1; ++dw) { \
+                    /* outputs whose tap dw is inside the row: 0 <= ow*sw - pw + dw < W \
+                     * (ceiling divisions written so that a huge sw cannot overflow) */ \
                     const ptrdiff_t off = dw - pw; \
-                    ptrdiff_t lo = off < 0 ? (-off + sw - 1) / sw : 0; \
-                    ptrdiff_t hi = (W - off + sw - 1) / sw; \
+                    ptrdiff_t lo = off < 0 ? (-off - 1) / sw + 1 : 0; \
+                    ptrdiff_t hi = W - off > 0 ? (W - off - 1) / sw + 1 : 0; \
                     lo = fc_max(lo - o0, 0); \
                     hi = fc_min(hi - o0, n); \
                     const T *xr = x + h * W + o0 * sw + off; \

@@ -26,7 +26,11 @@ static void WG_INPUT(SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C,
         const ptrdiff_t ih0 = th * WG_M - pt, iw0 = tw0 * WG_M - pl; \
         const ptrdiff_t ncol = WG_M * (len + 1); \
         ptrdiff_t lo = -iw0, hi = W - iw0; \
+        /* a segment wholly in the left padding has lo past the buffer: clamp \
+         * both ends into [0, ncol] (a padding wider than a segment wrote \
+         * zeros past buf, up to the padding's width) */ \
         if (lo < 0) lo = 0; \
+        if (lo > ncol) lo = ncol; \
         if (hi > ncol) hi = ncol; \
         if (hi < lo) hi = lo; \
         const T *xc = x + (n * C + c) * H * W; \

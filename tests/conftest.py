@@ -25,3 +25,25 @@ def rel_err(out, ref):
 
 
 TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+
+def run_isolated(code, timeout=120):
+    """Run ``code`` in a fresh interpreter with this checkout's fastconv first on
+    the path; a crash (signal) or a hang is then a failed assertion, not a dead run.
+
+    Returns the child's stdout; fails the test on a non-zero exit or a timeout.
+    """
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    try:
+        res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                             text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the call did not return within {timeout} s")
+    assert res.returncode == 0, (f"the child exited with status {res.returncode} "
+                                 f"(negative: killed by that signal)\n{res.stderr[-2000:]}")
+    return res.stdout

@@ -10,7 +10,7 @@ from fastconv._validation import conv2d_args
 from fastconv.backends import direct as direct_backend
 from fastconv.nn.tensor import Function, Tensor, unbroadcast
 
-from conftest import TOL, rel_err
+from conftest import TOL, rel_err, run_isolated
 
 torch = pytest.importorskip("torch")
 
@@ -226,6 +226,52 @@ class TestAvgPool2d:
         x = rng.standard_normal((2, 3, 9, 10)).astype(dtype)
         check_against_torch(lambda t: F.avg_pool2d(t, **kw),
                             lambda t: torch.nn.functional.avg_pool2d(t, **kw), [x])
+
+
+class TestPoolingExtremeGeometry:
+    """Windows, strides and paddings far past the image: computed right or refused by name."""
+
+    @pytest.mark.parametrize("engine", _pool_engines())
+    def test_window_wider_than_the_image_returns_at_once(self, engine):
+        # A 2**30-wide window (half of it padding) used to walk every one of its taps.
+        out = run_isolated(f"""
+            import numpy as np
+            import fastconv.nn.functional as F
+            from fastconv import _engines
+            from fastconv.nn.tensor import Tensor
+            F._pool_kernels = lambda: _engines.kernels("{engine}", "pool")
+            x = np.random.default_rng(0).standard_normal((1, 1, 6, 6))
+            k = (2 ** 30, 2 ** 30)
+            y = F.max_pool2d(Tensor(x), k, padding=2 ** 29).numpy()
+            assert y.shape == (1, 1, 1, 1) and y[0, 0, 0, 0] == x.max(), y
+            a = F.avg_pool2d(Tensor(x), k, padding=2 ** 29).numpy()
+            # divided by the padded area, 2**60
+            assert abs(a[0, 0, 0, 0] - x.sum() / 2.0 ** 60) < 1e-12 * np.abs(x).sum() / 2.0 ** 60, a
+            b = F.avg_pool2d(Tensor(x), k, padding=2 ** 29, count_include_pad=False).numpy()
+            assert abs(b[0, 0, 0, 0] - x.mean()) < 1e-15, b
+            print("ok")
+        """, timeout=60)
+        assert out.strip() == "ok"
+
+    def test_huge_stride_is_computed_right(self, pool_engine, rng):
+        x = rng.standard_normal((1, 1, 6, 6))
+        kw = dict(kernel_size=2, stride=2 ** 31 - 1)
+        check_against_torch(lambda t: F.max_pool2d(t, **kw),
+                            lambda t: torch.nn.functional.max_pool2d(t, **kw), [x])
+        check_against_torch(lambda t: F.avg_pool2d(t, **kw),
+                            lambda t: torch.nn.functional.avg_pool2d(t, **kw), [x])
+
+    @pytest.mark.parametrize("name,kw", [
+        ("stride", dict(kernel_size=2, stride=2 ** 63 - 1)),
+        ("kernel_size", dict(kernel_size=2 ** 62)),
+        ("kernel_size", dict(kernel_size=(2, 2 ** 40), padding=(0, 2 ** 39))),
+        ("padding", dict(kernel_size=2, padding=2 ** 31)),
+    ])
+    @pytest.mark.parametrize("func", ["max_pool2d", "avg_pool2d"])
+    def test_past_int32_is_refused_by_name(self, func, name, kw):
+        # stride 2**63-1 returned -inf, a 2**40-wide average wrapped its area
+        with pytest.raises(ValueError, match=f"{func}: {name} must be < 2\\*\\*31"):
+            getattr(F, func)(Tensor(np.ones((1, 1, 6, 6))), **kw)
 
 
 class TestAdaptiveAvgPool2d:

@@ -220,3 +220,73 @@ class TestConv2dBadInput:
         fastconv.conv2d(self.x, self.w, stride=(1, 1))
         with pytest.raises(exc, match="stride must be an int"):
             fastconv.conv2d(self.x, self.w, stride=bad)
+
+
+class TestConv2dExtremeGeometry:
+    """Geometry far from the usual layers: computed right, or refused by name."""
+
+    def test_direct_refuses_a_kernel_that_wastes_most_of_its_columns(self, rng):
+        # A 1x2000 kernel on a 2x2030 image keeps 31 of the 2030 columns the
+        # direct kernel's flat index computes (1x100000: minutes where naive takes 1 s).
+        x = rng.standard_normal((1, 1, 2, 2030)).astype(np.float32)
+        w = rng.standard_normal((1, 1, 1, 2000)).astype(np.float32)
+        p = conv2d_args(x, w, None, 1, 0, 1, 1)[3]
+        assert "columns" in _dispatch.backend_module("direct").unsupported(p)
+        with pytest.raises(ValueError, match="backend 'direct' cannot serve this call: the flat index"):
+            fastconv.conv2d(x, w, backend="direct")
+        assert _dispatch.resolve(p)[0].__name__ != "fastconv.backends.direct"
+        ref = _torch_conv(x, w, None, 1, 0, 1, 1)
+        assert rel_err(fastconv.conv2d(x, w), ref) < TOL[np.dtype(np.float32)]
+
+    @pytest.mark.parametrize("backend,engine", _backend_engines())
+    def test_outputs_that_read_only_padding_are_exact_zeros(self, rng, backend, engine):
+        # padding 1,500 around a 5x5 image: FFT put ~39,000 stray non-zeros in
+        # the output (rounding noise of the huge transform), Winograd 75 (tiles
+        # straddling the image); torch has zeros wherever a window misses the image.
+        x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+        w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+        y = fastconv.conv2d(x, w, padding=1500, backend=backend, engine=engine)
+        ref = _torch_conv(x, w, None, 1, 1500, 1, 1)
+        np.testing.assert_array_equal(y != 0, ref != 0)
+        assert rel_err(y, ref) < TOL[np.dtype(np.float32)]
+
+    @pytest.mark.parametrize("stride,padding,dilation", [
+        (1, (40, 3), 1), (3, (40, 50), 1), (2, (17, 9), 3), ((5, 2), (30, 1), (2, 1)), (7, 60, 5)])
+    @pytest.mark.parametrize("backend,engine", _backend_engines())
+    def test_wide_padding_with_stride_and_dilation_matches_torch(self, rng, backend, engine,
+                                                                  stride, padding, dilation):
+        x = rng.standard_normal((2, 2, 7, 6))
+        w = rng.standard_normal((2, 2, 3, 2))
+        p = conv2d_args(x, w, None, stride, padding, dilation, 1)[3]
+        if _dispatch.backend_module(backend).unsupported(p) is not None:
+            pytest.skip("backend does not serve this geometry")
+        y = fastconv.conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
+                            backend=backend, engine=engine)
+        ref = _torch_conv(x, w, None, stride, padding, dilation, 1)
+        np.testing.assert_array_equal(y != 0, ref != 0)
+        assert rel_err(y, ref) < TOL[np.dtype(np.float64)]
+
+    def test_an_output_that_cannot_be_allocated_is_refused_before_allocating(self):
+        # padding=10**6 asked numpy for 14.6 TiB, and its error named neither.
+        x, w = np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32)
+        with pytest.raises(MemoryError, match=r"output \(1, 1, 2000002, 2000002\) of padding "
+                                              r"\(1000000, .*16000032000016 bytes"):
+            fastconv.conv2d(x, w, padding=10 ** 6)
+
+    def test_a_huge_stride_is_computed_as_torch_does(self, rng):
+        x = rng.standard_normal((1, 2, 9, 9))
+        w = rng.standard_normal((3, 2, 2, 2))
+        for stride in (2 ** 55, (3, 2 ** 59)):
+            ref = _torch_conv(x, w, None, stride, 1, 1, 1)
+            np.testing.assert_allclose(fastconv.conv2d(x, w, stride=stride, padding=1), ref, rtol=1e-12)
+
+    @pytest.mark.parametrize("kwargs,match", [
+        (dict(stride=2 ** 60), "stride must be < 2\\*\\*60"),
+        (dict(padding=(0, 2 ** 61)), "padding must be < 2\\*\\*60"),
+        (dict(dilation=2 ** 62), "dilation must be < 2\\*\\*60"),
+        (dict(dilation=2 ** 59, padding=2 ** 59), "dilation .* spreads a 3-tap kernel"),
+    ])
+    def test_geometry_past_64_bit_indices_is_refused_by_name(self, kwargs, match):
+        x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3))
+        with pytest.raises(ValueError, match=match):
+            fastconv.conv2d(x, w, **kwargs)

@@ -6,6 +6,8 @@ import scipy.signal
 import fastconv
 from fastconv import _dispatch
 
+from conftest import run_isolated
+
 # scipy warns when it casts a complex fill value to a real type; so do the oracles here
 pytestmark = pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
 
@@ -177,3 +179,47 @@ class TestBadInput:
         with pytest.raises(ValueError) as out:
             getattr(fastconv, func)(*args, **kwargs)
         assert str(out.value) == str(ref.value).replace("convolve2d inputs", f"{func} inputs")
+
+
+EMPTY_SHAPES = [((0, 3), (2, 2)), ((3, 0), (2, 2)), ((0, 0), (2, 2)), ((0, 3), (0, 2)),
+                ((3, 0), (0, 2)), ((0, 0), (0, 2)), ((3, 3), (0, 2))]
+
+
+def _scipy_crashes(s1, s2, mode, boundary):
+    # scipy.signal dies of SIGFPE on these (never call it on them here)
+    return boundary != "fill" and mode == "full" and 0 in s1 and 0 not in s2
+
+
+class TestEmptyInputs:
+    @pytest.mark.parametrize("boundary", BOUNDARIES)
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("s1,s2", EMPTY_SHAPES)
+    @pytest.mark.parametrize("func", FUNCS)
+    def test_empty_inputs_give_scipys_result_or_error(self, func, s1, s2, mode, boundary):
+        if _scipy_crashes(s1, s2, mode, boundary):
+            pytest.skip("scipy crashes here: see test_empty_input_with_periodic_boundary_is_refused")
+        a, b = np.ones(s1), 2 * np.ones(s2)
+        try:
+            ref = getattr(scipy.signal, func)(a, b, mode, boundary, 5)
+        except ValueError as exc:
+            with pytest.raises(ValueError, match="."):
+                getattr(fastconv, func)(a, b, mode, boundary, 5)
+            return
+        out = getattr(fastconv, func)(a, b, mode, boundary, 5)
+        assert out.shape == ref.shape and out.dtype == ref.dtype
+        np.testing.assert_array_equal(out, ref)
+
+    @pytest.mark.parametrize("boundary", ["wrap", "symm"])
+    @pytest.mark.parametrize("func", FUNCS)
+    def test_empty_input_with_periodic_boundary_is_refused(self, func, boundary):
+        # Handed to scipy, these killed the interpreter with SIGFPE.
+        out = run_isolated(f"""
+            import numpy as np, fastconv
+            for s1 in [(0, 3), (3, 0), (0, 0)]:
+                try:
+                    fastconv.{func}(np.ones(s1), np.ones((2, 2)), "full", "{boundary}")
+                except ValueError as exc:
+                    assert "boundary" in str(exc) and "empty" in str(exc), exc
+                    print("refused")
+        """)
+        assert out.split() == ["refused"] * 3

@@ -12,7 +12,7 @@ import pytest
 import fastconv
 from fastconv._validation import ConvParams, conv2d_args
 
-from conftest import TOL, engines_for, rel_err
+from conftest import TOL, engines_for, rel_err, run_isolated
 
 wg = importlib.import_module("fastconv.backends.winograd")
 ENGINES = engines_for("winograd")
@@ -126,6 +126,25 @@ class TestConv2dTile:
         a, b = (wg.conv2d_tile(x, w, p, e, 2, m=m) for e in ENGINES)
         # Not bitwise: the C build contracts to FMA, Numba does not.
         assert rel_err(a, b) < 1e-5
+
+    @pytest.mark.parametrize("engine", ENGINES)
+    def test_left_padding_wider_than_a_segment_neither_crashes_nor_hangs(self, engine):
+        # The input transform used to zero its stack row buffer up to the left
+        # padding, whatever its width: SIGSEGV at a few thousand, a hang near 6,600.
+        run_isolated(f"""
+            import numpy as np
+            from fastconv._validation import conv2d_args
+            from fastconv.backends import naive
+            from fastconv.backends.winograd import conv2d_tile
+            rng = np.random.default_rng(0)
+            x0, w0 = rng.standard_normal((1, 2, 8, 8)), rng.standard_normal((2, 2, 3, 3))
+            for pw in (3000, 6600):
+                x, w, _, p, _ = conv2d_args(x0, w0, None, 1, (1, pw), 1, 1)
+                ref = naive.conv2d(x, w, p, "cython", 1)
+                for m in (2, 4, 6):
+                    y = conv2d_tile(x, w, p, "{engine}", 1, m=m)
+                    assert np.abs(y - ref).max() < 1e-12 * np.abs(ref).max(), (pw, m)
+        """)
 
     def test_bad_tile_is_refused(self, rng):
         x, w, p = _case(rng, "pad1-even", np.float32)

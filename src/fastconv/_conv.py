@@ -1,6 +1,5 @@
 """``conv2d``: NCHW cross-correlation with PyTorch's semantics."""
 from . import _dispatch
-from ._threads import get_num_threads
 from ._validation import conv2d_args
 
 
@@ -51,8 +50,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
              [42., 50.]]]], dtype=float32)
     """
     x, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
-    mod, eng = _dispatch.resolve_for(p, backend, engine, (x, w))
-    y = mod.conv2d(x, w, p, eng, get_num_threads())
+    y = _dispatch.run(x, w, p, backend, engine)
     if b is not None:
         y += b[:, None, None]
     return y[0] if squeeze else y

@@ -7,7 +7,10 @@ picks among the candidates that can.
 import numpy as np
 
 from . import _engines, _select
-from ._registry import _module, backend_module, backends, candidates, engines  # noqa: F401 (re-exported)
+from ._registry import (_module, backend_module, backends, candidates, engines,  # noqa: F401 (re-exported)
+                        workspace_bytes)
+from ._threads import get_num_threads
+from ._workspace import check_allocation, max_workspace
 from .backends import BACKENDS
 
 
@@ -62,3 +65,53 @@ def resolve_for(p, backend, engine, arrays, integer=False):
             and not all(np.isfinite(a).all() for a in arrays):
         b, e = _select.choose(p, engine=engine, integer=integer, exact=True)
     return _module(b), e
+
+
+def run(x, w, p, backend="auto", engine="auto", integer=False):
+    """Convolve checked, contiguous arrays by geometry ``p``: the one place a
+    backend is called.
+
+    Before anything is allocated, an output the system cannot hold is refused
+    (``MemoryError`` naming the geometry and the bytes).  Outputs whose windows
+    read only padding are exact zeros and are not computed (a padding of
+    10,000 on a small image: an FFT or Winograd tile over it would spread
+    rounding noise there).  A call whose backend needs more scratch memory
+    than the budget (``FASTCONV_MAX_WORKSPACE``) runs in bands of output rows.
+    """
+    if p.out_bytes > 1 << 30:
+        check_allocation(p.out_bytes, f"conv2d: the output {p.out_shape} of padding {p.pad}, "
+                                      f"stride {p.stride} and dilation {p.dilation}")
+    live = p.live
+    if live is None:
+        return _run_banded(x, w, p, backend, engine, integer)
+    o0, o1, q0, q1 = live
+    y = np.zeros(p.out_shape, x.dtype)
+    if o1 > o0 and q1 > q0:
+        sub, (i0, i1, j0, j1) = p.band(o0, o1, q0, q1)
+        xs = np.ascontiguousarray(x[:, :, i0:i1, j0:j1])
+        y[:, :, o0:o1, q0:q1] = _run_banded(xs, w, sub, backend, engine, integer)
+    return y
+
+
+def _run_banded(x, w, p, backend, engine, integer):
+    mod, eng = resolve_for(p, backend, engine, (x, w), integer)
+    n_threads = get_num_threads()
+    budget = max_workspace()
+    ws = workspace_bytes(mod, p)
+    if ws <= budget:
+        return mod.conv2d(x, w, p, eng, n_threads)
+    rows = max(1, min(p.OH, p.OH * budget // ws))
+    while rows > 1 and mod.workspace_bytes(p.band(0, rows, 0, p.OW)[0]) > budget:
+        rows //= 2
+    one = mod.workspace_bytes(p.band(0, rows, 0, p.OW)[0])
+    if one > budget:
+        raise MemoryError(f"conv2d: backend {mod.__name__.rsplit('.', 1)[-1]!r} needs {one} bytes of "
+                          f"workspace for one output row of {p.out_shape}, over the "
+                          f"FASTCONV_MAX_WORKSPACE budget of {budget} bytes")
+    y = np.empty(p.out_shape, x.dtype)
+    for o0 in range(0, p.OH, rows):
+        o1 = min(p.OH, o0 + rows)
+        sub, (i0, i1, j0, j1) = p.band(o0, o1, 0, p.OW)
+        xs = np.ascontiguousarray(x[:, :, i0:i1, j0:j1])
+        y[:, :, o0:o1] = mod.conv2d(xs, w, sub, eng, n_threads)
+    return y

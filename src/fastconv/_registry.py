@@ -9,6 +9,7 @@ import importlib
 from functools import lru_cache
 
 from . import _engines
+from ._workspace import max_workspace
 from .backends import BACKENDS
 
 
@@ -52,12 +53,28 @@ def engines(backend):
     return out
 
 
+def workspace_bytes(mod, p):
+    """``mod.workspace_bytes(p)``, remembered on the (memoised, immutable) geometry
+    so that an auto call's hot path does not recompute it."""
+    memo = p.__dict__.setdefault("_workspace", {})
+    ws = memo.get(mod.__name__)
+    if ws is None:
+        ws = memo[mod.__name__] = mod.workspace_bytes(p)
+    return ws
+
+
 def candidates(p, integer=False):
-    """(backend, engine) pairs that can serve geometry ``p``."""
-    out = []
+    """(backend, engine) pairs that can serve geometry ``p`` within the workspace
+    budget (``FASTCONV_MAX_WORKSPACE``); all that can serve it when none fits
+    (``_dispatch.run`` then runs the call in bands of output rows)."""
+    out, fits = [], []
+    budget = max_workspace()
     for b in backends():
         mod = backend_module(b)
         if mod.unsupported(p) is not None or (integer and not getattr(mod, "INTEGER_OK", False)):
             continue
-        out.extend((b, e) for e in engines(b))
-    return out
+        pairs = [(b, e) for e in engines(b)]
+        out.extend(pairs)
+        if workspace_bytes(mod, p) <= budget:
+            fits.extend(pairs)
+    return fits or out

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _dispatch
 from ._threads import get_num_threads
+from ._workspace import max_workspace
 from ._validation import ConvParams, fill_scalar, native, signal_args, swap_needed
 
 _MAX_EXACT = 2.0 ** 53
@@ -83,8 +84,34 @@ def _correlate_valid(img, pad, ker, backend, engine, integer):
     p = ConvParams(1, 1, img.shape[0], img.shape[1], 1, ker.shape[0], ker.shape[1],
                    (1, 1), pad, (1, 1), 1, img.dtype.name)
     x, w = img[None, None], ker[None, None]
-    mod, eng = _dispatch.resolve_for(p, backend, engine, (x, w), integer=integer)
-    return mod.conv2d(x, w, p, eng, get_num_threads())[0, 0]
+    return _dispatch.run(x, w, p, backend, engine, integer)[0, 0]
+
+
+#: int64 bytes (input band, its padded copy, output band) of one band of the
+#: exact integer path; widening a whole int8 image to int64 took 8x its bytes.
+_INTEGER_BAND_BYTES = 8 << 20
+_MIN_INTEGER_BAND_BYTES = 1 << 20
+
+
+def _integer_bands(img, pad, ker, dtype, backend, engine):
+    """The integer correlation in wrap-around int64, a band of output rows at a
+    time: only a band is ever widened to int64, so memory stays near scipy's
+    (the image, the output, and a band)."""
+    p = ConvParams(1, 1, img.shape[0], img.shape[1], 1, ker.shape[0], ker.shape[1],
+                   (1, 1), pad, (1, 1), 1, "int64")
+    OH, OW = p.OH, p.OW
+    per_row = 8 * (OW + 2 * (p.W + pad[2] + pad[3]))
+    # a band of at most half the call's own bytes keeps the peak near 1.5x them
+    band = min(max_workspace(), _INTEGER_BAND_BYTES,
+               max(_MIN_INTEGER_BAND_BYTES, (img.nbytes + OH * OW * dtype.itemsize) // 2))
+    rows = max(1, min(OH, band // per_row - ker.shape[0]))
+    out = np.empty((OH, OW), dtype)
+    for o0 in range(0, OH, rows):
+        o1 = min(OH, o0 + rows)
+        sub, (i0, i1, j0, j1) = p.band(o0, o1, 0, OW)
+        xs = native(img[i0:i1, j0:j1], np.int64)
+        out[o0:o1] = _dispatch.run(xs[None, None], ker[None, None], sub, backend, engine, True)[0, 0]
+    return out
 
 
 def _exact_in_float(img, ker, backend):
@@ -104,8 +131,7 @@ def _real_path(img, pad, ker, dtype, backend, engine):
         if backend not in ("auto", "naive") and _exact_in_float(img, ker, backend):
             out = _correlate_valid(native(img, np.float64), pad, native(ker, np.float64), backend, engine, False)
             return np.rint(out).astype(np.int64).astype(dtype)
-        out = _correlate_valid(native(img, np.int64), pad, native(ker, np.int64), backend, engine, True)
-        return out.astype(dtype)
+        return _integer_bands(img, pad, native(ker, np.int64), dtype, backend, engine)
     return _correlate_valid(native(img, dtype), pad, native(ker, dtype), backend, engine, False)
 
 

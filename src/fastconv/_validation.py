@@ -6,8 +6,8 @@ kernels receive checked, contiguous, native-endian arrays and a
 """
 import math
 import operator
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -60,10 +60,72 @@ class ConvParams:
         return 2 * self.N * self.K * self.OH * self.OW * self.Cg * self.R * self.S
 
     @property
+    def out_bytes(self):
+        return self.N * self.K * self.OH * self.OW * np.dtype(self.dtype).itemsize
+
+    @cached_property
+    def live(self):
+        """``(o0, o1, q0, q1)``: the output rows o0:o1 and columns q0:q1 whose
+        windows reach the input, or None when they all do.  Every other output
+        reads padding only and is exactly zero (before bias)."""
+        rows = _live_range(self.H, self.pad[0], self.R, self.dilation[0], self.stride[0], self.OH)
+        cols = _live_range(self.W, self.pad[2], self.S, self.dilation[1], self.stride[1], self.OW)
+        if rows == (0, self.OH) and cols == (0, self.OW):
+            return None
+        return rows + cols
+
+    def band(self, o0, o1, q0, q1):
+        """The convolution that computes outputs ``[o0:o1, q0:q1]`` of this one
+        from the input slice it reads: ``(params, (i0, i1, j0, j1))``, the slice
+        being ``x[..., i0:i1, j0:j1]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastconv._validation import conv2d_args
+        >>> p = conv2d_args(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), None, 1, 100, 1, 1)[3]
+        >>> p.live
+        (98, 104, 98, 104)
+        >>> sub, cut = p.band(*p.live)
+        >>> sub.pad, sub.out_shape, cut
+        ((2, 2, 2, 2), (1, 1, 6, 6), (0, 4, 0, 4))
+        """
+        (i0, i1, pt, pb), (j0, j1, pl, pr) = (
+            _band_axis(self.H, self.pad[0], self.R, self.dilation[0], self.stride[0], o0, o1),
+            _band_axis(self.W, self.pad[2], self.S, self.dilation[1], self.stride[1], q0, q1))
+        sub = replace(self, H=i1 - i0, W=j1 - j0, pad=(pt, pb, pl, pr))
+        return sub, (i0, i1, j0, j1)
+
+    @property
     def key(self):
         """A hashable, JSON-friendly description used by the selection caches."""
         return (self.N, self.C, self.H, self.W, self.K, self.R, self.S, self.stride,
                 self.pad, self.dilation, self.groups, self.dtype)
+
+
+def _live_range(n, before, k, d, s, out):
+    """Outputs [o0, o1) of one axis whose window reaches one of the n inputs."""
+    extent = d * (k - 1) + 1
+    o0 = max(0, -(-(before - extent + 1) // s))
+    o1 = min(out, (before + n - 1) // s + 1)
+    return (o0, max(o0, o1))
+
+
+def _band_axis(n, before, k, d, s, o0, o1):
+    """Input slice [i0, i1) and padding (before, after) that give outputs [o0, o1)."""
+    extent = d * (k - 1) + 1
+    first, last = o0 * s - before, (o1 - 1) * s - before + extent    # reads [first, last)
+    i0, i1 = min(max(first, 0), n), max(min(last, n), 0)
+    if i1 <= i0:                                   # only padding: keep one input row
+        i0, i1 = (0, 1) if first < 0 else (n - 1, n)
+    pt = i0 - first
+    pb = (o1 - o0 - 1) * s + extent - (i1 - i0) - pt
+    return i0, i1, pt, max(pb, 0)
+
+
+#: Geometry arguments stay below this, and so do the padded input and the
+#: kernel's span, so that every index the kernels compute fits in 64 bits.
+INDEX_LIMIT = 2 ** 60
 
 
 def _int_arg(value, name):
@@ -161,6 +223,13 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     else:
         ph, pw = pair(padding, "padding", 0)
         pad = (ph, ph, pw, pw)
+    for name, v in (("stride", stride), ("padding", pad), ("dilation", dilation)):
+        if max(v) >= INDEX_LIMIT:
+            raise ValueError(f"conv2d: {name} must be < 2**60 (64-bit index arithmetic), got {v}")
+    for k, d in ((R, dilation[0]), (S, dilation[1])):
+        if d * (k - 1) + 1 >= INDEX_LIMIT:
+            raise ValueError(f"conv2d: dilation {dilation} spreads a {k}-tap kernel over "
+                             f"{d * (k - 1) + 1} pixels, past 2**60 (64-bit index arithmetic)")
     p = ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, np.dtype(dtype).name)
     if p.OH < 1 or p.OW < 1:
         raise ValueError(
@@ -214,6 +283,18 @@ def pool_out(size, k, s, p, ceil_mode):
     return out
 
 
+#: Pooling windows, strides and paddings stay below PyTorch's int32 limit, so
+#: that every window sum, area and flat index fits the kernels' 64-bit integers.
+POOL_LIMIT = 2 ** 31
+
+
+def _pool_pair(value, name, minimum, what):
+    out = pair(value, name, minimum)
+    if max(out) >= POOL_LIMIT:
+        raise ValueError(f"{what}: {name} must be < 2**31 (as PyTorch's), got {value!r}")
+    return out
+
+
 def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
     """Check a pooling call.
 
@@ -226,9 +307,9 @@ def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
     if x.ndim not in (3, 4):
         raise ValueError(f"{what}: x must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
     float_dtype(("x", x), what=what)
-    kh, kw = pair(kernel_size, "kernel_size", 1)
+    kh, kw = _pool_pair(kernel_size, "kernel_size", 1, what)
     sh, sw = (kh, kw) if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
-        else pair(stride, "stride", 1)
+        else _pool_pair(stride, "stride", 1, what)
     H, W = x.shape[-2:]
     same = None
     if isinstance(padding, str):
@@ -241,7 +322,7 @@ def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
         else:
             raise ValueError(f"{what}: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
     else:
-        ph, pw = pair(padding, "padding", 0)
+        ph, pw = _pool_pair(padding, "padding", 0, what)
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(f"{what}: padding {padding!r} must be at most half the kernel_size "
                          f"{kernel_size!r}")
@@ -278,7 +359,18 @@ def signal_args(in1, in2, mode, boundary, what):
     if boundary not in BOUNDARIES:
         raise ValueError("Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), "
                          "and 'symmetric' (or 'symm').")
-    return in1, in2, mode, BOUNDARIES[boundary]
+    bnd = BOUNDARIES[boundary]
+    if bnd != "fill" and mode == "full" and in1.size == 0 and in2.size > 0:
+        # scipy itself dies of SIGFPE here (its periodic index divides by the
+        # empty axis): an empty array has no periodic or mirrored extension.
+        raise ValueError(f"{what}: boundary {boundary!r} cannot extend an empty in1 (shape "
+                         f"{in1.shape}) to the {_full_shape(in1.shape, in2.shape)} output of "
+                         f"mode 'full'; use boundary='fill'")
+    return in1, in2, mode, bnd
+
+
+def _full_shape(s1, s2):
+    return tuple(a + b - 1 for a, b in zip(s1, s2))
 
 
 def swap_needed(mode, shape1, shape2):

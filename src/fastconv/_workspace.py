@@ -11,11 +11,72 @@ one, and only buffers up to ``keep_bytes`` are kept, so a one-off huge call
 does not pin its memory for the process's lifetime.
 """
 import math
+import os
 import threading
 
 import numpy as np
 
 _local = threading.local()
+
+#: The workspace budget's default: this share of the memory available when
+#: fastconv first asks.
+DEFAULT_BUDGET_SHARE = 0.25
+_budget = []
+
+
+def available_bytes():
+    """Memory the system could still hand out now: MemAvailable plus free
+    swap (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in f if ln.split()[1:]}
+        return info["MemAvailable"] + info.get("SwapFree", 0)
+    except (OSError, KeyError, ValueError, IndexError):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return 1 << 34
+
+
+def max_workspace():
+    """The scratch memory one call may take, in bytes: ``FASTCONV_MAX_WORKSPACE``
+    when set, else a quarter of the memory available at the first call.  Read
+    once: the one place the budget is decided.
+
+    Examples
+    --------
+    >>> from fastconv._workspace import max_workspace
+    >>> max_workspace() > 0
+    True
+    """
+    if not _budget:
+        env = os.environ.get("FASTCONV_MAX_WORKSPACE", "").strip()
+        if env:
+            try:
+                value = int(float(env))
+            except ValueError:
+                raise ValueError(f"FASTCONV_MAX_WORKSPACE must be a number of bytes, got {env!r}") from None
+        else:
+            value = int(DEFAULT_BUDGET_SHARE * available_bytes())
+        _budget.append(max(value, 1 << 20))
+    return _budget[0]
+
+
+def _human(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}" if unit != "bytes" else f"{n} bytes"
+        n /= 1024
+
+
+def check_allocation(nbytes, what):
+    """Raise MemoryError naming ``what`` when ``nbytes`` cannot be allocated now.
+
+    Only requests past 1 GiB look at the system's free memory.
+    """
+    if nbytes > 1 << 30 and nbytes > available_bytes():
+        raise MemoryError(f"{what} would take {nbytes} bytes ({_human(nbytes)}), more than the "
+                          f"{_human(available_bytes())} this system can allocate")
 
 
 def buffer(name, shape, dtype, keep_bytes=64 << 20):

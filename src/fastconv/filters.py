@@ -121,10 +121,18 @@ def _run_separable(x, passes, pad_mode, cval, engine, hfirst=False):
     if x.size == 0:
         return np.empty_like(x)
     if not _fits(cval, x.dtype):
-        # cval would not survive a trip through uint8: work in float64 (scipy's
-        # intermediate truncation to uint8 is then skipped; a corner case).
-        return _cast_as_scipy(_run_separable(x.astype(np.float64), passes, pad_mode, cval,
-                                             engine, hfirst), x.dtype)
+        # cval would not survive a trip through uint8, but scipy pads each
+        # pass with it as a double and stores each pass in uint8: run the two
+        # passes one at a time in float64, storing each as scipy does.  (A
+        # fractional cval can still land a mean on the other side of an
+        # integer than scipy's running sum does: 30 of 5,040 pixels, off by one.)
+        first, second = passes
+        one, two = ((_IDENTITY, second), (first, _IDENTITY)) if hfirst else \
+            ((first, _IDENTITY), (_IDENTITY, second))
+        for half in (one, two):
+            x = _cast_as_scipy(_run_separable(x.astype(np.float64), half, pad_mode, cval, engine),
+                               x.dtype)
+        return x
     (wv, symv, divv), (wh, symh, divh) = passes
     N, H, W = x.shape
     out = np.empty_like(x)
@@ -359,7 +367,9 @@ def median_filter(image, size, mode="reflect", cval=0.0, *, engine="auto"):
     3x3 and 5x5 windows run selection networks of min/max over whole rows
     (SIMD); other windows a sliding histogram (uint8, Huang's algorithm) or a
     sliding sorted window (floats), both O(size) per pixel.  NaNs have no
-    defined rank: results for images holding NaN are unspecified.
+    defined rank: an image holding NaN (or a NaN ``cval`` with mode
+    'constant') is filtered by scipy.ndimage.median_filter itself, so its
+    result is scipy's, NaNs included.
 
     Examples
     --------
@@ -376,12 +386,30 @@ def median_filter(image, size, mode="reflect", cval=0.0, *, engine="auto"):
     kh, kw = _size_arg(size, what)
     pad_mode, cval = _mode_arg(mode, what), _cval_arg(cval, what)
     engine = _engine_arg(engine, "median", what)
-    return _finish(_run_median(x, kh, kw, pad_mode, cval, engine), squeeze)
+    return _finish(_run_median(x, kh, kw, pad_mode, cval, engine, mode), squeeze)
 
 
-def _run_median(x, kh, kw, pad_mode, cval, engine):
+def _run_median(x, kh, kw, pad_mode, cval, engine, mode):
     if x.size == 0:
         return np.empty_like(x)
+    if x.dtype.kind == "f":
+        # NaN has no rank: scipy's answer is whatever its quickselect makes of
+        # the window in its own order, and a NaN in our sliding sorted window
+        # corrupted it for the rest of the row.  Images holding NaN (or a NaN
+        # fill) get scipy's own answer; the kernels only ever see numbers.
+        nan = np.isnan(x).any(axis=(1, 2))
+        if math.isnan(cval) and pad_mode == "constant":
+            nan[:] = True
+        if nan.any():
+            import scipy.ndimage
+            out = np.empty_like(x)
+            rest = np.flatnonzero(~nan)
+            if rest.size:
+                out[rest] = _run_median(np.ascontiguousarray(x[rest]), kh, kw, pad_mode, cval,
+                                        engine, mode)
+            for i in np.flatnonzero(nan):
+                out[i] = scipy.ndimage.median_filter(x[i], size=(kh, kw), mode=mode, cval=cval)
+            return out
     # scipy's rank filters cast cval to the image's dtype before padding.
     cval = _cast_as_scipy(np.array([cval]), x.dtype)[0]
     N, H, W = x.shape

@@ -52,9 +52,46 @@ def geometry():
     return kernels("numba", STEM).GEOMETRY
 
 
+#: The flat index computes ``Wq = OW + (S - 1)*dw // sw`` columns per output
+#: row; past this many times the ``OW`` kept, the dropped ones dominate (a
+#: 1x100000 kernel on a short image: 300x the useful work, minutes where the
+#: naive loop takes a second), and other backends serve the shape.
+MAX_COLUMN_WASTE = 8
+
+
 def unsupported(p):
-    """None: the direct kernel serves every geometry (the parity grid runs them all)."""
+    """None when the direct kernel serves ``p``, else the reason: every geometry
+    except those whose flat index would compute mostly dropped columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._validation import conv2d_args
+    >>> from fastconv.backends import direct as backend
+    >>> p = conv2d_args(np.zeros((1, 1, 2, 1030)), np.zeros((1, 1, 1, 1000)), None, 1, 0, 1, 1)[3]
+    >>> backend.unsupported(p)
+    'the flat index would compute 1030 columns per output row to keep 31 (more than 8x): use im2col, fft or auto'
+    """
+    cols = _phase_plane(p, 1)[1]
+    if cols > MAX_COLUMN_WASTE * p.OW:
+        return (f"the flat index would compute {cols} columns per output row to keep {p.OW} "
+                f"(more than {MAX_COLUMN_WASTE}x): use im2col, fft or auto")
     return None
+
+
+def workspace_bytes(p):
+    """Scratch bytes of a call: the phase-split copy of the input and the packed weights.
+
+    Computed in Python integers from the geometry alone (a huge stride makes
+    ``sh*sw`` phase planes: the figure says so without building them).
+    """
+    isz = np.dtype(p.dtype).itemsize
+    geom = geometry()
+    kb, nv = channel_block(p, geom)
+    sh, sw = p.stride
+    plane = _phase_plane(p, nv * geom[1] // isz)[2]
+    packed = p.groups * -(-p.Kg // kb) * kb * p.Cg * p.R * p.S
+    return (p.N * p.C * sh * sw * plane + packed) * isz
 
 
 def channel_block(p, geom=None):
@@ -76,6 +113,16 @@ def channel_block(p, geom=None):
     if p.Kg < single_below:
         return one
     return b if -(-p.Kg // b[0]) * b[0] < -(-p.Kg // a[0]) * a[0] else a
+
+
+def _phase_plane(p, qb):
+    """``(Hq, Wq, plane)``: one phase plane's rows and columns (the flat index's
+    dropped columns included) and its length with the tail a block of ``qb``
+    positions reads past it."""
+    amax = (p.R - 1) * p.dilation[0] // p.stride[0]
+    bmax = (p.S - 1) * p.dilation[1] // p.stride[1]
+    Hq, Wq = p.OH + amax, p.OW + bmax
+    return Hq, Wq, Hq * Wq + qb + bmax
 
 
 def layout(p, itemsize):
@@ -108,9 +155,7 @@ def _layout(p, itemsize, geom):
     dh, dw = p.dilation
     kb, nv = channel_block(p, geom)
     qb = nv * geom[1] // itemsize
-    amax, bmax = (p.R - 1) * dh // sh, (p.S - 1) * dw // sw
-    Hq, Wq = p.OH + amax, p.OW + bmax
-    plane = Hq * Wq + qb + bmax
+    Hq, Wq, plane = _phase_plane(p, qb)
     r = np.arange(p.R)[:, None] * dh
     s = np.arange(p.S)[None, :] * dw
     taps = ((r % sh) * sw + s % sw) * plane + (r // sh) * Wq + s // sw

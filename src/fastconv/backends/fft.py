@@ -309,6 +309,28 @@ def plan_for(p):
     return {"single": single, "L1": L1, "L2": L2, "tiles": tiles, "C": C, "Cg": Cg}
 
 
+def workspace_bytes(p):
+    """Scratch bytes of a call (an estimate of what its plan allocates): the
+    polyphase copy, the kernel spectra and one chunk's spectra and planes."""
+    isz = np.dtype(p.dtype).itemsize
+    f = plan_for(p)
+    L1, L2, C, Cg = f["L1"], f["L2"], f["C"], f["Cg"]
+    spec = _spectrum_bytes(L1, L2, isz)
+    sh, sw = p.stride
+    if f["single"]:
+        return 2 * spec + (p.H + L1) * L2 * isz
+    poly = 0
+    if (sh, sw) != (1, 1):
+        rq, sq = _phase_kernel(p)
+        poly = 2 * p.N * C * (p.OH + rq - 1) * (p.OW + sq - 1) * isz
+    kernels = p.K * Cg * spec
+    if f["tiles"] == 1:
+        image = _image_bytes(C, p.K, L1, L2, isz) + C * p.H * L2 * isz
+        return poly + kernels + max(1, min(p.N, _CHUNK_BYTES // image)) * image
+    padded = p.N * C * (p.H + L1) * (p.W + L2) * isz
+    return poly + kernels + 2 * _CHUNK_BYTES + padded + p.N * p.K * p.OH * p.OW * isz
+
+
 def _segments(offset, n, L):
     """Copy plan for ``dst[i] = src[(i - offset) % L]``, i < n <= L: (dst0, src0, length)."""
     start = (-offset) % L

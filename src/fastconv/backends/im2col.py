@@ -33,6 +33,7 @@ import numpy as np
 
 from .._blas import gemm
 from .._engines import kernels
+from .._threads import get_num_threads
 from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
@@ -69,6 +70,22 @@ def unsupported(p):
     True
     """
     return None
+
+
+def workspace_bytes(p):
+    """Scratch bytes of a call: one tile's column matrix (and, in the batch
+    layout, its product); none for a pointwise layer.
+
+    A single image of one group is one tile however large: a call over the
+    budget runs in bands of output rows (``fastconv._dispatch.run``).
+    """
+    if is_pointwise(p):
+        return 0
+    isz = np.dtype(p.dtype).itemsize
+    nb, gb, layout = _plan(p, isz, get_num_threads())
+    L = p.OH * p.OW
+    extra = gb * p.Kg * nb * L if layout == "batch" else 0
+    return (gb * p.Cg * p.R * p.S * nb * L + extra) * isz
 
 
 def is_pointwise(p):

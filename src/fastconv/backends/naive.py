@@ -17,6 +17,14 @@ def unsupported(p):
     return None
 
 
+def workspace_bytes(p):
+    """Scratch bytes of a call: the zero-padded copy of the input, if any."""
+    pt, pb, pl, pr = p.pad
+    if not (pt or pb or pl or pr):
+        return 0
+    return p.N * p.C * (p.H + pt + pb) * (p.W + pl + pr) * np.dtype(p.dtype).itemsize
+
+
 def pad_input(x, p):
     """Zero-pad the H and W axes of ``x`` by ``p.pad`` (top, bottom, left, right)."""
     pt, pb, pl, pr = p.pad

@@ -154,6 +154,16 @@ def unsupported(p):
     return None
 
 
+def workspace_bytes(p):
+    """Scratch bytes of a call: the transformed filters and one block's
+    transformed inputs and products."""
+    m = choose_tile(p)
+    a2 = (m + 2) ** 2
+    ntiles = p.N * -(-p.OH // m) * -(-p.OW // m)
+    T = block_tiles(p, m, ntiles)
+    return a2 * (p.K * p.Cg + (p.C + p.K) * (T + 64)) * np.dtype(p.dtype).itemsize
+
+
 # Relative cost of one transformed-domain element per tile, fitted to
 # single-thread CPU times of F(2x2)/F(4x4)/F(6x6) on 10 float32 layers with
 # outputs from 3x3 to 224x224 (F(6x6)'s transforms do ~1.4x the work per

@@ -231,9 +231,8 @@ class Conv2d(Function):
     def forward(self, x, weight, bias, stride=1, padding=0, dilation=1, groups=1,
                 backend="auto", engine="auto"):
         x4, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
-        mod, eng = _dispatch.resolve_for(p, backend, engine, (x4, w))
         self.backend, self.engine = backend, engine
-        y = mod.conv2d(x4, w, p, eng, get_num_threads())
+        y = _dispatch.run(x4, w, p, backend, engine)
         if b is not None:
             y += b[:, None, None]
         self.x, self.w, self.p, self.squeeze = x4, w, p, squeeze
@@ -270,7 +269,8 @@ class Conv2d(Function):
     def _weight_grad(self, gy):
         x, w, p = self.x, self.w, self.p
         G, L, rows = p.groups, p.OH * p.OW, p.Cg * p.R * p.S
-        if p.K * rows <= _DIRECT_WGRAD_MAX_WEIGHTS and not im2col_backend.is_pointwise(p):
+        if p.K * rows <= _DIRECT_WGRAD_MAX_WEIGHTS and not im2col_backend.is_pointwise(p) \
+                and direct_backend.unsupported(p) is None:
             return direct_backend.weight_grad(x, np.ascontiguousarray(gy), p, _engine("direct"),
                                               get_num_threads())
         gy_g = self._grouped(gy)
@@ -334,8 +334,7 @@ def _dispatch_conv(x, w, padding, dilation, groups, backend="auto", engine="auto
     x4, w4, _, p, _ = conv2d_args(x, w, None, 1, padding, dilation, groups)
     if backend != "auto" and _dispatch.backend_module(backend).unsupported(p) is not None:
         backend, engine = "auto", "auto"
-    mod, eng = _dispatch.resolve_for(p, backend, engine, (x4, w4))
-    return mod.conv2d(x4, w4, p, eng, get_num_threads())
+    return _dispatch.run(x4, w4, p, backend, engine)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
