@@ -162,6 +162,12 @@ class TestOtherTypes:
 
 
 class TestBadInput:
+    @pytest.mark.parametrize("dtype", [bool, np.float16])
+    @pytest.mark.parametrize("func", FUNCS)
+    def test_types_scipy_lacks_are_refused_naming_the_inputs(self, func, dtype):
+        with pytest.raises(ValueError, match=r"in1 and in2 .* got dtype"):
+            getattr(fastconv, func)(np.ones((4, 4), dtype), np.ones((2, 2), dtype))
+
     @pytest.mark.parametrize("args,kwargs", [
         ((np.ones(3), np.ones((2, 2))), {}),
         ((np.ones((3, 3)), np.ones((2, 2))), {"mode": "wide"}),
