@@ -458,6 +458,7 @@ def _oracle(case):
             return ("ok", out)
         if api in ("max_pool2d", "avg_pool2d"):
             import torch
+            torch.set_num_threads(1)          # tiny tensors: torch's team would only wait
             kwt = {**kw, "stride": kw["stride"] if kw["stride"] is not None else None}
             if kwt["stride"] is None:
                 del kwt["stride"]
@@ -495,7 +496,27 @@ def _names_an_argument(api, message):
     return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", message) for n in ARG_NAMES[api])
 
 
-def _close(out, ref):
+def _bound(case):
+    """A bound on any output's magnitude from the inputs' (max |x| * max |w| * taps).
+
+    Where the exact outputs cancel to (nearly) zero, rounding is measured
+    against this instead: an FFT's error is relative to the signal's energy,
+    not to the output (a 'same' padding whose taps all land in the zeros gives
+    exact 0 from naive and 3e-13 from FFT on inputs of 2e3).
+    """
+    arr = {k: np.abs(v["values"].astype(np.complex128)).max(initial=0.0) for k, v in case["arrays"].items()}
+    kw = case["kwargs"]
+    if case["api"] == "conv2d":
+        _, cg, r, s = case["arrays"]["weight"]["values"].shape
+        return arr["x"] * arr["weight"] * cg * r * s + arr.get("bias", 0.0)
+    if case["api"] in ("convolve2d", "correlate2d"):
+        big = max(arr["in1"], abs(complex(kw["fillvalue"])))
+        return big * max(arr["in2"], 1.0) * max(case["arrays"]["in2"]["values"].size,
+                                                 case["arrays"]["in1"]["values"].size)
+    return max(arr.values()) * 8 + abs(kw.get("cval", 0.0))
+
+
+def _close(out, ref, bound=0.0):
     if out.shape != ref.shape:
         return f"shape {out.shape}, expected {ref.shape}"
     if out.dtype != ref.dtype.newbyteorder("="):
@@ -513,7 +534,7 @@ def _close(out, ref):
         return None
     r64 = ref[fin].astype(np.complex128 if kind == "c" else np.float64)
     o64 = out[fin].astype(np.complex128 if kind == "c" else np.float64)
-    scale = max(float(np.abs(r64).max()), 1e-30)
+    scale = max(float(np.abs(r64).max()), 1e-2 * bound, 1e-30)
     err = float(np.abs(o64 - r64).max()) / scale
     tol = TOL.get(kind, {}).get(ref.dtype.itemsize, 1e-4)
     return f"relative error {err:.3g} > {tol:g}" if err > tol else None
@@ -535,7 +556,7 @@ def verdict(case, outcome):
         return "ok", "unchecked (empty input)"
     if expect[0] == "raises":
         return "wrong", f"returned {out.dtype}{out.shape} where the oracle refuses: {expect[1][:200]}"
-    why = _close(out, expect[1])
+    why = _close(out, expect[1], _bound(case))
     return ("wrong", why) if why else ("ok", "equal")
 
 
