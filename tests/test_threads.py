@@ -181,3 +181,16 @@ class TestConcurrentCallsEqualSerialOnes:
         bad, blas = map(int, r.stdout.split())
         assert bad == 0
         assert blas == 2
+
+
+class TestNumbaPool:
+    def test_numba_pool_is_sized_by_fastconv_default(self):
+        pytest.importorskip("numba")
+        r = _run("""
+            import numpy as np, fastconv
+            x = np.ones((1, 1, 16, 16), np.float32); w = np.ones((1, 1, 3, 3), np.float32)
+            fastconv.conv2d(x, w, backend="naive", engine="numba")
+            import numba; print(numba.config.NUMBA_NUM_THREADS)
+            """, OMP_NUM_THREADS="1")
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout) == 1

@@ -12,6 +12,7 @@ CPUs on a 64-core host must not start 64 threads).  Read once per process.
 """
 import math
 import os
+import sys
 import threading
 import warnings
 from functools import lru_cache
@@ -291,6 +292,26 @@ def _pick_numba_layer(numba):
             continue
         numba.config.THREADING_LAYER = "threadsafe"
         return
+
+
+def size_numba_pool():
+    """Size Numba's pool by fastconv's default count, if Numba has not loaded yet.
+
+    Numba sizes its pool from the host's cores when it loads: in a container
+    allowed 2 of 64 CPUs it would start 64 threads.  An explicit
+    ``NUMBA_NUM_THREADS`` is left as it is.  Imports Numba (the caller is
+    about to).
+    """
+    if "numba" in sys.modules or os.environ.get("NUMBA_NUM_THREADS"):
+        return
+    # Set only while numba.config reads it, so child processes do not inherit it.
+    os.environ["NUMBA_NUM_THREADS"] = str(max(get_num_threads(), default_num_threads()))
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        os.environ.pop("NUMBA_NUM_THREADS", None)
 
 
 def numba_threads(n):
