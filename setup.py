@@ -12,6 +12,10 @@ Environment switches:
 ``FASTCONV_PORTABLE=1``   do not tune for the build machine (no -march=native).
 ``FASTCONV_BUILD_ONLY=a,b`` build only these stems (for quick rebuilds while
                           developing one kernel).
+``FASTCONV_SANITIZE=address,undefined`` build the kernels with these
+                          sanitizers (``-fsanitize=...``, frame pointers kept);
+                          scripts/sanitize.sh builds such a copy out of tree
+                          and runs the native tests under it.
 """
 import os
 import shutil
@@ -70,6 +74,12 @@ def extensions():
     opt = ["-O3", "-fwrapv", "-fno-math-errno", "-ffp-contract=fast"]
     if not os.environ.get("FASTCONV_PORTABLE") and _compiles(["-march=native"]):
         opt.append("-march=native")
+    sanitize = os.environ.get("FASTCONV_SANITIZE", "").strip()
+    if sanitize:
+        # -O1 -g: reports with whole stacks and source lines, at a usable speed.
+        flag = f"-fsanitize={sanitize}"
+        opt = [f for f in opt if not f.startswith("-O")] + ["-O1", "-g", flag, "-fno-omit-frame-pointer"]
+        lflags = lflags + [flag]
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
               ("FASTCONV_HAS_OPENMP", "1" if has_omp else "0")]
     exts = []

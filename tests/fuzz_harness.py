@@ -299,8 +299,10 @@ def worker_main():
     """The worker's loop: batches of cases in, one outcome per case out."""
     import resource
     limit = int(os.environ.get("FASTCONV_FUZZ_MEMORY", str(6 << 30)))
-    # An absurd request must fail as MemoryError here, not thrash the machine.
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # An absurd request must fail as MemoryError here, not thrash the machine
+    # (not under AddressSanitizer, whose shadow memory is terabytes of address space).
+    if "asan" not in os.environ.get("LD_PRELOAD", ""):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import warnings
     warnings.simplefilter("ignore")
     inp = sys.stdin.buffer

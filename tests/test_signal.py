@@ -145,7 +145,10 @@ class TestOtherTypes:
         assert fastconv.convolve2d(a, a).dtype == np.longdouble
 
     def test_bool_is_refused_as_scipy_refuses_it(self):
+        # scipy's ValueError, with the arguments named (scipy's message names none)
         with pytest.raises(ValueError, match="not available for this type"):
+            scipy.signal.convolve2d(np.ones((3, 3), bool), np.ones((2, 2), bool))
+        with pytest.raises(ValueError, match="in1 and in2 must be"):
             fastconv.convolve2d(np.ones((3, 3), bool), np.ones((2, 2), bool))
 
     def test_named_backend_refuses_a_type_it_cannot_serve(self):

@@ -357,7 +357,6 @@ def forked():
 
 def _after_fork_in_child():
     global _forked, _lock
-    import sys
     _forked = _forked or any(name.startswith(_NATIVE) for name in list(sys.modules))
     # A lock another thread held at the fork stays held in the child for ever.
     _lock = threading.Lock()
