@@ -13,6 +13,7 @@ Exit status 1 when any crash, hang, wrong result or unclear error was seen.
 import argparse
 import collections
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,10 @@ def main(argv=None):
     ap.add_argument("--every", type=float, default=60.0, help="seconds between progress lines")
     args = ap.parse_args(argv)
 
+    # A stop request (Ctrl-C, kill) ends the campaign with its summary printed.
+    stopped = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.append(True))
     r = random.Random(args.seed)
     worker = fh.Worker(timeout=args.timeout,
                        env={"FASTCONV_NUM_THREADS": str(args.threads)} if args.threads else None)
@@ -50,7 +55,7 @@ def main(argv=None):
     t0 = last = time.monotonic()
     stop = t0 + 60 * args.minutes if args.minutes else float("inf")
     try:
-        while counts["calls"] < args.calls and time.monotonic() < stop:
+        while counts["calls"] < args.calls and time.monotonic() < stop and not stopped:
             batch = [fh.gen_case(r, args.api) for _ in range(min(args.batch, args.calls - counts["calls"]))]
             if not args.include_known:
                 skipped = [c for c in batch if fh.known_defect(c)]
