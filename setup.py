@@ -27,6 +27,10 @@ Environment switches:
                           baseline is always built).
 ``FASTCONV_BUILD_ONLY=a,b`` build only these stems (for quick rebuilds while
                           developing one kernel).
+``FASTCONV_SANITIZE=address,undefined`` build the kernels with these
+                          sanitizers (``-fsanitize=...``, frame pointers kept);
+                          scripts/sanitize.sh builds such a copy out of tree
+                          and runs the native tests under it.
 """
 import os
 import shutil
@@ -112,9 +116,21 @@ def isa_flags():
     return sets
 
 
+def sanitize_flags():
+    """(compile, link) flags of FASTCONV_SANITIZE, e.g. 'address,undefined'; empty when unset."""
+    sanitize = os.environ.get("FASTCONV_SANITIZE", "").strip()
+    if not sanitize:
+        return [], []
+    flag = f"-fsanitize={sanitize}"
+    # -O1 -g: reports with whole stacks and source lines, at a usable speed.
+    return ["-O1", "-g", flag, "-fno-omit-frame-pointer"], [flag]
+
+
 def compile_flags():
     """The flags every object gets: optimisation and floating-point rules, no CPU tuning."""
-    return ["-O3", "-fwrapv", "-fno-math-errno", "-ffp-contract=fast"]
+    opt = ["-O3", "-fwrapv", "-fno-math-errno", "-ffp-contract=fast"]
+    extra = sanitize_flags()[0]
+    return [f for f in opt if not (extra and f.startswith("-O"))] + extra
 
 
 #: Extension name -> (C sources built once per set, {set: flags}, common flags).
@@ -149,6 +165,7 @@ def extensions():
     sets = isa_flags()
     print("fastconv: kernels for the instruction sets " + ", ".join(
         f"{name} ({' '.join(flags) or 'compiler default'})" for name, flags in sets.items()))
+    lflags = lflags + sanitize_flags()[1]
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
               ("FASTCONV_HAS_OPENMP", "1" if has_omp else "0")]
     headers = [str(h) for h in sorted(CSRC.glob("*.h"))]

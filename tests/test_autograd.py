@@ -274,6 +274,20 @@ class TestPoolingExtremeGeometry:
             getattr(F, func)(Tensor(np.ones((1, 1, 6, 6))), **kw)
 
 
+class TestEmptyPlanes:
+    @pytest.mark.parametrize("shape", [(1, 2, 4, 0), (1, 2, 0, 4), (2, 0, 3)])
+    @pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+    def test_an_empty_plane_is_refused_naming_x_as_torch_does(self, pool, shape):
+        x = torch.zeros(shape)
+        with pytest.raises(RuntimeError):
+            getattr(torch.nn.functional, pool.__name__)(x, 2, padding=1)
+        with pytest.raises(ValueError, match="x must have a non-empty height and width"):
+            pool(Tensor(np.zeros(shape)), 2, padding=1)
+
+    def test_an_empty_batch_still_pools(self):
+        assert F.max_pool2d(Tensor(np.zeros((0, 1, 4, 4))), 2).shape == (0, 1, 2, 2)
+
+
 class TestAdaptiveAvgPool2d:
     @pytest.mark.parametrize("size,out", [((7, 7), 1), ((8, 8), (4, 2)), ((13, 11), (6, 6)),
                                           ((5, 5), (7, 3))])

@@ -147,7 +147,10 @@ class TestOtherTypes:
         assert fastconv.convolve2d(a, a).dtype == np.longdouble
 
     def test_bool_is_refused_as_scipy_refuses_it(self):
+        # scipy's ValueError, with the arguments named (scipy's message names none)
         with pytest.raises(ValueError, match="not available for this type"):
+            scipy.signal.convolve2d(np.ones((3, 3), bool), np.ones((2, 2), bool))
+        with pytest.raises(ValueError, match="in1 and in2 must be"):
             fastconv.convolve2d(np.ones((3, 3), bool), np.ones((2, 2), bool))
 
     def test_named_backend_refuses_a_type_it_cannot_serve(self):
@@ -164,6 +167,12 @@ class TestOtherTypes:
 
 
 class TestBadInput:
+    @pytest.mark.parametrize("dtype", [bool, np.float16])
+    @pytest.mark.parametrize("func", FUNCS)
+    def test_types_scipy_lacks_are_refused_naming_the_inputs(self, func, dtype):
+        with pytest.raises(ValueError, match=r"in1 and in2 .* got dtype"):
+            getattr(fastconv, func)(np.ones((4, 4), dtype), np.ones((2, 2), dtype))
+
     @pytest.mark.parametrize("args,kwargs", [
         ((np.ones(3), np.ones((2, 2))), {}),
         ((np.ones((3, 3)), np.ones((2, 2))), {"mode": "wide"}),

@@ -8,6 +8,8 @@ same functions with the same arguments, so a backend calls
 import importlib
 from functools import lru_cache
 
+from . import _threads
+
 ENGINES = ("cython", "numba")
 
 
@@ -20,7 +22,18 @@ def _load(engine, stem):
 
 
 def kernels(engine, stem):
-    """The engine module for ``stem``; ValueError if this install lacks it."""
+    """The engine module for ``stem``; ValueError if this install lacks it.
+
+    In a fork child (``_threads.forked()``) Numba's kernels are served by the
+    Cython engine's, which take the same arguments: Numba's OpenMP and TBB
+    layers terminate a child of a process that used OpenMP.
+    """
+    if engine == "numba" and _threads.forked():
+        if has("cython", stem):
+            return _load("cython", stem)
+        raise RuntimeError(f"engine='numba' cannot run {stem!r} kernels in a fork child of a process "
+                           "that used OpenMP, and this install has no Cython engine for them; "
+                           "start the process with multiprocessing's 'spawn' or 'forkserver' method")
     mod = _load(engine, stem)
     if isinstance(mod, ImportError):
         raise ValueError(f"engine={engine!r} is not available for {stem!r} here: {mod}")

@@ -146,6 +146,11 @@ def _signal2d(in1, in2, mode, boundary, fillvalue, backend, engine, convolve):
         if backend != "auto":
             raise ValueError(f"backend {backend!r} cannot serve {what} of dtype {dtype} "
                              f"with shapes {in1.shape}, {in2.shape}")
+        if kind == "b" or dtype == np.float16:
+            # scipy refuses these too, but without naming the arguments
+            raise ValueError(f"{what}: in1 and in2 must be integer, float32/64 or complex, "
+                             f"got dtype {in1.dtype} and {in2.dtype} (scipy.signal supports neither "
+                             "bool nor float16)")
         import scipy.signal
         return getattr(scipy.signal, what)(in1, in2, mode, boundary, fillvalue)
     swapped = swap_needed(mode, in1.shape, in2.shape)

@@ -137,6 +137,8 @@ def get_num_threads():
 
     ``set_num_threads`` wins; otherwise ``FASTCONV_NUM_THREADS``, then
     ``OMP_NUM_THREADS``, then the CPUs the affinity mask and cgroup quota allow.
+    In a ``fork`` child of a process that ran fastconv's kernels it is 1
+    whatever was set (see :func:`forked`).
 
     Examples
     --------
@@ -144,6 +146,8 @@ def get_num_threads():
     >>> fastconv.get_num_threads() >= 1
     True
     """
+    if _forked:
+        return 1
     return _n_threads if _n_threads is not None else default_num_threads()
 
 
@@ -325,3 +329,41 @@ def blas_info():
         {k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture", "filepath")}
         for d in threadpool_info() if d.get("user_api") == "blas"
     ]
+
+
+# --- fork ---------------------------------------------------------------------
+# GNU OpenMP cannot be reused in a fork child: the parent's worker threads are
+# gone, and the child's first team of more than one thread waits for them for
+# ever (gcc bug 52303); Numba's OpenMP and TBB layers terminate the child
+# instead.  As PyTorch does, a fork child of a process that ran fastconv's
+# kernels runs them on one thread (a one-thread team never touches the pool)
+# and routes Numba kernels to the Cython engine's (``_engines.kernels``).
+_forked = False
+_NATIVE = ("fastconv._cython.", "fastconv._numba.", "numba.np.ufunc.", "torch")
+
+
+def forked():
+    """True in a ``fork`` child of a process that had loaded native kernels
+    (fastconv's engines, Numba's thread pools or torch's OpenMP).
+
+    Examples
+    --------
+    >>> from fastconv._threads import forked
+    >>> forked()
+    False
+    """
+    return _forked
+
+
+def _after_fork_in_child():
+    global _forked, _lock
+    _forked = _forked or any(name.startswith(_NATIVE) for name in list(sys.modules))
+    # A lock another thread held at the fork stays held in the child for ever.
+    _lock = threading.Lock()
+    # BLAS gets the child's count (1) on its next use; a hold taken by a
+    # thread that does not exist here must not pin it.
+    _blas.update(applied=None, hold=0, controller=None)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -4,18 +4,22 @@ One versioned JSON file, ``tuning.json`` under ``$FASTCONV_CACHE_DIR`` (else
 ``$XDG_CACHE_HOME/fastconv``, else ``~/.cache/fastconv``).  It holds measured
 winners per shape and the fitted cost-model coefficients, each keyed by
 everything that changes the answer: fastconv's version, the CPU, the thread
-count, the shape and the dtype.  A corrupt or foreign file is ignored with a
-warning; writers merge under an advisory lock and replace the file
-atomically, so concurrent processes neither corrupt it nor lose entries.
+count, the shape and the dtype.  The cache is advisory: a corrupt or foreign
+file (or record) is ignored with one warning and replaced on the next write,
+an unwritable directory only disables storing; writers merge under an
+advisory lock and replace the file atomically, so concurrent processes
+neither corrupt it nor lose entries.
 """
 import json
+import math
 import os
 import platform
-import tempfile
 import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+
+from ._atomic import write_atomic
 
 FORMAT = 1
 
@@ -61,25 +65,74 @@ def _empty():
     return {"format": FORMAT, "library": "fastconv", "version": __version__, "entries": {}, "models": {}}
 
 
-def load():
-    """The cache's contents; an empty cache when the file is missing, corrupt or foreign."""
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _timings(v):
+    return isinstance(v, dict) and all(isinstance(k, str) and _number(t) and t >= 0 for k, t in v.items())
+
+
+# What a record of each section must look like; one of another shape (hand
+# edited, or written by another version) is dropped rather than trusted.
+_RECORD_OK = {
+    "entries": lambda v: isinstance(v, dict) and _timings(v.get("times")),
+    "models": lambda v: isinstance(v, list) and all(_number(c) for c in v),
+    "probes": lambda v: _timings(v) and all(t > 0 for t in v.values()),
+}
+
+_warned = set()
+
+
+def _warn_once(message):
+    # Once per process and message: every auto call reads the cache's
+    # contents, and a damaged file must not flood the caller's log.
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _parse(text):
+    """The cache's contents from the file's bytes; ValueError says what is wrong."""
+    try:
+        data = json.loads(text.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply to be a tuning cache") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if (not isinstance(data, dict) or data.get("library") != "fastconv" or data.get("format") != FORMAT
+            or not isinstance(data.get("entries"), dict)
+            or not all(isinstance(data.get(s, {}), dict) for s in _RECORD_OK)):
+        raise ValueError("not a fastconv tuning cache of format %d" % FORMAT)
+    dropped = 0
+    for section, ok in _RECORD_OK.items():
+        records = data.setdefault(section, {})
+        for key in [k for k, v in records.items() if not ok(v)]:
+            del records[key]
+            dropped += 1
+    return data, dropped
+
+
+def load(quiet=False):
+    """The cache's contents; an empty cache when the file is missing, corrupt or foreign.
+
+    A damaged file (or damaged records in it) is ignored with one warning per
+    process; the next write replaces it with a sound one.  ``quiet`` skips the
+    warning (for a writer, which repairs the file at once).
+    """
     path = cache_path()
     try:
-        text = path.read_text()
+        data, dropped = _parse(path.read_bytes())
     except FileNotFoundError:
         return _empty()
-    except OSError as exc:
-        warnings.warn(f"fastconv: cannot read the tuning cache {path}: {exc}; ignoring it", RuntimeWarning)
+    except (OSError, ValueError) as exc:
+        if not quiet:
+            _warn_once(f"fastconv: ignoring the tuning cache {path}: {exc}; "
+                       "it is rewritten on the next store")
         return _empty()
-    try:
-        data = json.loads(text)
-        if (not isinstance(data, dict) or data.get("library") != "fastconv" or data.get("format") != FORMAT
-                or not isinstance(data.get("entries"), dict) or not isinstance(data.get("models", {}), dict)):
-            raise ValueError("not a fastconv tuning cache of format %d" % FORMAT)
-    except ValueError as exc:
-        warnings.warn(f"fastconv: ignoring the tuning cache {path}: {exc}", RuntimeWarning)
-        return _empty()
-    data.setdefault("models", {})
+    if dropped and not quiet:
+        _warn_once(f"fastconv: ignoring {dropped} damaged record(s) of the tuning cache {path}; "
+                   "they are dropped on the next store")
     return data
 
 
@@ -97,24 +150,26 @@ def _locked():
 
 
 def _write(data):
-    path = cache_path()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tuning-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(cache_path(), lambda f: json.dump(data, f, indent=1, sort_keys=True), mode="w")
 
 
 def update(section, key, value):
-    """Set ``data[section][key] = value`` in the file, merging with other writers."""
-    with _locked():
-        data = load()
-        data.setdefault(section, {})[key] = value
-        _write(data)
+    """Set ``data[section][key] = value`` in the file, merging with other writers.
+
+    Returns False, with one warning, when the cache cannot be written (a
+    read-only or missing directory): the cache is advisory, so storing is
+    skipped rather than failing the call that measured.
+    """
+    try:
+        with _locked():
+            data = load(quiet=True)
+            data.setdefault(section, {})[key] = value
+            _write(data)
+    except OSError as exc:
+        _warn_once(f"fastconv: cannot store to the tuning cache in {cache_dir()}: {exc}; "
+                   "measurements are kept for this process only")
+        return False
+    return True
 
 
 def clear():

@@ -311,6 +311,8 @@ def pool2d_args(x, kernel_size, stride, padding, ceil_mode, what):
     sh, sw = (kh, kw) if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
         else _pool_pair(stride, "stride", 1, what)
     H, W = x.shape[-2:]
+    if H == 0 or W == 0:  # as PyTorch: no window fits an empty plane, whatever the padding
+        raise ValueError(f"{what}: x must have a non-empty height and width, got shape {x.shape}")
     same = None
     if isinstance(padding, str):
         if padding == "valid":

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from . import nn
+from ._atomic import write_atomic
 
 __all__ = ["freeze", "unfreeze", "freeze_batchnorm", "get_head", "replace_head", "param_groups",
            "load_weights", "read_weights", "save_weights", "check_state_dict", "LoadResult"]
@@ -682,5 +683,5 @@ def save_weights(model, path, **metadata):
         path += ".npz"
     arrays = {k: np.asarray(v) for k, v in model.state_dict().items()}
     arrays.update({f"__{k}__": np.asarray(v) for k, v in metadata.items()})
-    np.savez(path, **arrays)
+    write_atomic(path, lambda f: np.savez(f, **arrays))   # a kill mid-write keeps the old file
     return path

@@ -66,7 +66,7 @@ def run(args):
     try:
         with fastconv.num_threads(args.threads) if args.threads is not None else contextlib.nullcontext():
             acc, meta = evaluate(args.checkpoint, args.data, args.limit, args.batch_size)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, OSError) as e:
         print(f"fastconv evaluate: {e}", file=sys.stderr)
         return 2
     data = args.data or meta["data"]

@@ -12,13 +12,13 @@ name and arguments, the data, the normalisation and the training history::
 """
 import contextlib
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from fastconv._atomic import write_atomic
 
 FORMAT = "fastconv-checkpoint"
 FORMAT_VERSION = 1
@@ -90,9 +90,10 @@ def add_arguments(parser):
 def save_checkpoint(path, state_dict, meta):
     """Write ``state_dict`` and ``meta`` to ``path`` atomically.
 
-    The file is written to a temporary file in the same directory and moved
-    into place with ``os.replace``, so ``path`` always holds either the old
-    or the new complete checkpoint, even if the process is killed.
+    The file is written to a temporary file in the same directory, synced
+    and moved into place with ``os.replace``, so ``path`` always holds either
+    the old or the new complete checkpoint, even if the process is killed;
+    temporary files of killed writers are removed by the next write.
 
     Parameters
     ----------
@@ -120,20 +121,7 @@ def save_checkpoint(path, state_dict, meta):
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
     arrays = {k: np.asarray(v) for k, v in state_dict.items()}
     arrays[META_KEY] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Interrupted or failed: leave the previous checkpoint and no litter.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def load_checkpoint(path):
@@ -166,18 +154,26 @@ def load_checkpoint(path):
     FileNotFoundError: checkpoint 'missing.npz' does not exist
     """
     path = pathlib.Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"checkpoint {str(path)!r} is not a file")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path} is not a fastconv checkpoint (.npz): {e}") from None
+    except Exception as e:  # noqa: BLE001 - foreign bytes fail in zipfile, zlib, numpy's parser...
+        reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise ValueError(f"{path} is not a fastconv checkpoint (a damaged, truncated or foreign "
+                         f".npz; {reason})") from None
     if META_KEY not in arrays:
         raise ValueError(f"{path} is an .npz without the {META_KEY!r} entry of a fastconv checkpoint")
-    meta = json.loads(str(arrays.pop(META_KEY)))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except ValueError as e:
+        raise ValueError(f"{path}: the checkpoint's {META_KEY!r} entry is not JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{path}: unknown checkpoint format {got!r}")
     return arrays, meta
 
 
@@ -297,6 +293,26 @@ def load_split(data, split, limit=None):
     return images, labels
 
 
+def check_trainable(data, train_x, test_x):
+    """ValueError naming the data when it cannot be trained on or evaluated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv.cli.train import check_trainable
+    >>> check_trainable("d", np.zeros((5, 28, 28), np.uint8), np.zeros((5, 28, 28), np.uint8))
+    Traceback (most recent call last):
+    ...
+    ValueError: d: every train image is the constant 0: there is nothing to learn and no spread to normalise by
+    """
+    for split, images in (("train", train_x), ("test", test_x)):
+        if len(images) == 0:
+            raise ValueError(f"{data}: the {split} split holds no images")
+    if train_x.min() == train_x.max():
+        raise ValueError(f"{data}: every train image is the constant {train_x.flat[0]}: there is "
+                         "nothing to learn and no spread to normalise by")
+
+
 def data_spec(data):
     """What the checkpoint records as the data: a name, or an absolute directory."""
     return data if data in ("default", "fashion") else str(pathlib.Path(data).resolve())
@@ -361,7 +377,8 @@ def run(args):
         _resolve_and_check(args)
         train_x, train_y = load_split(args.data, "train", args.limit)
         test_x, test_y = load_split(args.data, "test", args.limit)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+        check_trainable(args.data, train_x, test_x)
+    except (ValueError, TypeError, OSError) as e:
         print(f"fastconv train: {e}", file=sys.stderr)
         return 2
     # Scoped, so an in-process main([...]) leaves the caller's thread count alone.
