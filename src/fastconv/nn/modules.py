@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import pair
 from . import functional as F
 from . import init
-from .tensor import Tensor
+from .tensor import Tensor, observer
 
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "Conv2d", "Linear", "MaxPool2d",
@@ -434,6 +434,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        obs = observer()
+        if obs is not None:
+            return obs.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self):
