@@ -294,7 +294,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = np.zeros_like(p.grad)
+                p.grad[...] = 0
 
     def requires_grad_(self, requires_grad=True):
         """Freeze (False) or unfreeze every parameter; return self.

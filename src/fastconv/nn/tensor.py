@@ -254,9 +254,17 @@ def backward(tensor, grad=None, retain_graph=False):
         ctx = node._ctx
         if ctx is None:
             # A leaf: accumulate, as PyTorch does across backward calls.
+            buf = getattr(node, "_grad_buffer", None)
             if node.grad is None:
-                # A private copy: g may be a view shared with other gradients.
-                node.grad = np.array(g, dtype=node.dtype)
+                if buf is not None and buf.shape == g.shape:
+                    # The optimiser's kept gradient array: no fresh one per step.
+                    np.copyto(buf, g, casting="unsafe")
+                    node.grad = buf
+                else:
+                    # A private copy: g may be a view shared with other gradients.
+                    node.grad = np.array(g, dtype=node.dtype)
+            elif node.grad is buf:
+                buf += g
             else:
                 node.grad = node.grad + g
             continue
