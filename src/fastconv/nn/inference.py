@@ -358,7 +358,7 @@ def _bn_affine(node, dtype):
 
 def _is_eval_bn(node, v):
     k = node.kwargs
-    return (node.fn is F.BatchNorm and node.inputs[0] == v and not k.get("training")
+    return (node.fn in (F.BatchNorm, F.BatchNormReLU) and node.inputs[0] == v and not k.get("training")
             and k.get("running_mean") is not None and k.get("running_var") is not None
             and all(r is None or isinstance(r, Const) for r in node.inputs[1:3]))
 
@@ -421,8 +421,11 @@ class _Compiler:
             members.append(bn)
             ops.append("bn")
             v = bn.outputs[0]
-        ep, residual, v = self.epilogue_chain(v, None if bias is None else np.ascontiguousarray(bias),
-                                              members)
+        bias = None if bias is None else np.ascontiguousarray(bias)
+        if bn is not None and bn.fn is F.BatchNormReLU and members[-1] is bn:
+            ep, residual = Epilogue(bias=bias, relu=True), None
+        else:
+            ep, residual, v = self.epilogue_chain(v, bias, members)
         ops += (["add"] if ep.residual else []) + (["relu"] if ep.relu else [])
         backend, engine = k.get("backend", "auto"), k.get("engine", "auto")
         if self.tune and backend == "auto":
@@ -450,12 +453,11 @@ class _Compiler:
         op = node.op.lower()
         if fn is None:
             return [node], ModuleStep(name, ins, outs, node.module, node.reason)
-        if fn is F.BatchNorm and _is_eval_bn(node, ins[0]) and isinstance(ins[0], int) and \
-                len(self.g.values[ins[0]].shape) >= 2:
+        if _is_eval_bn(node, ins[0]) and isinstance(ins[0], int) and len(self.g.values[ins[0]].shape) >= 2:
             scale, shift = _bn_affine(node, self.g.values[ins[0]].dtype)
-            relu = self.sole_user(outs[0])
-            fuse = relu is not None and relu.fn is F.ReLU
-            members = [node, relu] if fuse else [node]
+            relu = None if fn.relu else self.sole_user(outs[0])
+            fuse = fn.relu or (relu is not None and relu.fn is F.ReLU)
+            members = [node, relu] if relu is not None and fuse else [node]
             return members, AffineStep(name, ["bn"] + (["relu"] if fuse else []), ins[:1], members[-1].outputs,
                                        scale, shift, fuse)
         if fn is F.ReLU and isinstance(ins[0], int):
