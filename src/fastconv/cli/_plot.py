@@ -33,3 +33,11 @@ def pyplot():
     matplotlib.use("Agg")  # no display needed, and never steal one
     import matplotlib.pyplot as plt
     return plt
+
+
+def save(fig, path):
+    """Lay out ``fig``, write it to ``path`` (PNG at 100 dpi) and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+    plt.close(fig)

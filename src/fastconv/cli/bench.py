@@ -203,7 +203,7 @@ def write_chart(path, case_results):
     """
     import numpy as np
 
-    from ._plot import pyplot
+    from ._plot import pyplot, save
     plt = pyplot()
 
     groups = [g for g in ("layers", "images") if any(r.case.group == g for r in case_results)]
@@ -227,9 +227,7 @@ def write_chart(path, case_results):
         ax.legend(fontsize=8)
     if not groups:
         axes[0, 0].text(0.5, 0.5, "no cases", ha="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 # --- the command -----------------------------------------------------------------

@@ -11,7 +11,7 @@ tree as it runs without compiling, ``--train`` one SGD-with-momentum step.
 import json
 import sys
 
-from ._plot import MissingPlotting, pyplot
+from ._plot import MissingPlotting, pyplot, save
 
 #: Input size of each network when --size is not given.
 _SIZES = {"lenet5": 28, "mnistcnn": 28, "inception_v3": 299, "inception_v4": 299}
@@ -118,9 +118,7 @@ def write_chart(path, prof, title):
     a2.set_ylabel("ms")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in kinds if k != "python"]
     a2.legend(handles, [k for k in kinds if k != "python"], fontsize=7, ncol=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def run(args, out=None):
