@@ -22,7 +22,8 @@ import numpy as np
 #: Op classes of fastconv.nn.functional by the kind the profile reports (others: 'other');
 #: a compiled step reports its own ``kind``.
 KINDS = {
-    "Conv2d": "conv", "Linear": "linear", "BatchNorm": "batchnorm", "ReLU": "relu", "Add": "add",
+    "Conv2d": "conv", "Linear": "linear", "BatchNorm": "batchnorm", "BatchNormReLU": "batchnorm+relu",
+    "ReLU": "relu", "Add": "add",
     "MaxPool2d": "pool", "AvgPool2d": "pool", "AdaptiveAvgPool2d": "pool", "Cat": "cat",
     "Reshape": "reshape", "NLLLoss": "loss",
 }
