@@ -179,6 +179,19 @@ class TestInference:
         # eager allocates ~6 activations; the plan allocates none of them
         assert peak < one_activation / 4
 
+    def test_tune_measures_each_convolution_at_compile_time(self, tmp_path, monkeypatch):
+        from fastconv import _select
+        monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "cache"))
+        _select.reset()
+        try:
+            model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1))
+            x = _x((2, 4, 12, 12))
+            fast = nn.inference(model, tune=True)
+            assert _rel(fast(x).numpy(), _eager(model, x)) < 1e-5
+            assert len(_select._data()["entries"]) == 2
+        finally:
+            _select.reset()
+
     def test_rejects_what_is_not_a_module(self):
         with pytest.raises(TypeError, match="model must be a fastconv.nn.Module"):
             nn.inference(lambda x: x)
