@@ -56,7 +56,7 @@ def environment():
     import numpy as np
 
     import fastconv
-    from fastconv import _threads, _tuning
+    from fastconv import _select, _threads, _tuning
     flags = set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -69,7 +69,8 @@ def environment():
     isa = [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "avx2", "fma") if f in flags]
     blas = _threads.blas_info()
     return {"fastconv": fastconv.__version__, "python": platform.python_version(), "numpy": np.__version__,
-            "cpu": _tuning.cpu_name(), "isa": isa, "threads": fastconv.get_num_threads(),
+            "cpu": _tuning.cpu_name(), "isa": isa, "kernels": _select.isa_class(),
+            "threads": fastconv.get_num_threads(),
             "blas": [f"{b['internal_api']} {b['version']} ({b['architecture']})" for b in blas]}
 
 
@@ -84,7 +85,8 @@ def format_profile(prof, env, title, top=25):
     >>> print(format_profile(p, {"cpu": "x", "isa": [], "threads": 1, "blas": []}, "net"))  # doctest: +ELLIPSIS
     net...
     """
-    lines = [title, f"CPU: {env['cpu']}  ISA: {' '.join(env['isa']) or '?'}  threads: {env['threads']}  "
+    lines = [title, f"CPU: {env['cpu']}  ISA: {' '.join(env['isa']) or '?'} (kernels: "
+                    f"{env.get('kernels', '?')})  threads: {env['threads']}  "
                     f"BLAS: {', '.join(env['blas']) or '?'}",
              f"step: {prof.step_ms:.2f} ms (median of the timed steps); outside convolutions: "
              f"{100 * prof.outside_conv_share():.1f}%", ""]
