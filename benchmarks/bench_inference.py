@@ -1,120 +1,61 @@
-"""Inference of the classic networks, fastconv against PyTorch on the same weights.
+"""Inference of the classic networks: fastconv eager and compiled against PyTorch and ONNX Runtime.
 
-Cases (the acceptance figures of the architectures issue): VGG16 batch 1 and
+Cases (the acceptance figures of the whole-network issue): VGG16 batch 1 and
 ResNet-50 batch 8, both 224x224, float32, eval mode, 2 threads.  torch's
 networks are built here from the same layer lists (torchvision is too heavy
-to install), loaded with fastconv's state dict, and their outputs compared.
+to install) and loaded with fastconv's state dict; ONNX Runtime (when onnx and
+onnxruntime are installed: ``pip install "fastconv[bench]"``) runs
+``torch.onnx.export`` of that torch network on the CPU execution provider
+with ``intra_op_num_threads`` = the threads and every graph optimisation on.
 
-    python benchmarks/bench_inference.py [--repeat 3] [--threads 2] [--memory]
+    python benchmarks/bench_inference.py [--rounds 3] [--threads 2] [--memory]
 
-Prints one row per case: best-of-``repeat`` wall time of each, the ratio
-fastconv / torch, and the max output error relative to the output's scale.
-``--memory`` also reports the peak numpy allocation of a VGG16 batch-8
-forward under ``no_grad`` (tracemalloc).
+The four take turns, round by round (``fastconv._select.take_turns``: one
+untimed call before each timed one, the order rotated every round); each
+row prints the minimum, the ratio to torch and to ONNX Runtime, and the max
+output error relative to the output's scale, against torch.  ``--memory``
+reports the compiled ResNet-50 batch 8's planned activation buffers against
+its two largest live activations plus the weights.
 """
 import argparse
+import warnings
+import os
+import tempfile
 import time
 import tracemalloc
 
 import numpy as np
-
-
-def torch_vgg16(torch):
-    tnn = torch.nn
-    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
-    layers, c = [], 3
-    for v in cfg:
-        if v == "M":
-            layers.append(tnn.MaxPool2d(2, 2))
-        else:
-            layers += [tnn.Conv2d(c, v, 3, padding=1), tnn.ReLU(inplace=True)]
-            c = v
-
-    class VGG(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features = tnn.Sequential(*layers)
-            self.avgpool = tnn.AdaptiveAvgPool2d((7, 7))
-            self.classifier = tnn.Sequential(tnn.Linear(25088, 4096), tnn.ReLU(True), tnn.Dropout(),
-                                             tnn.Linear(4096, 4096), tnn.ReLU(True), tnn.Dropout(),
-                                             tnn.Linear(4096, 1000))
-
-        def forward(self, x):
-            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
-
-    return VGG()
-
-
-def torch_resnet50(torch):
-    tnn = torch.nn
-
-    class Bottleneck(tnn.Module):
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(inplanes, planes, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(planes)
-            self.conv2 = tnn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-            self.bn2 = tnn.BatchNorm2d(planes)
-            self.conv3 = tnn.Conv2d(planes, planes * 4, 1, bias=False)
-            self.bn3 = tnn.BatchNorm2d(planes * 4)
-            self.relu = tnn.ReLU(inplace=True)
-            self.downsample = downsample
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            return self.relu(self.bn3(self.conv3(out)) + identity)
-
-    class ResNet(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = tnn.BatchNorm2d(64)
-            self.relu = tnn.ReLU(inplace=True)
-            self.maxpool = tnn.MaxPool2d(3, 2, 1)
-            inplanes = 64
-            for i, (planes, n) in enumerate(zip([64, 128, 256, 512], [3, 4, 6, 3])):
-                stride = 1 if i == 0 else 2
-                down = tnn.Sequential(tnn.Conv2d(inplanes, planes * 4, 1, stride, bias=False),
-                                      tnn.BatchNorm2d(planes * 4))
-                blocks = [Bottleneck(inplanes, planes, stride, down)]
-                inplanes = planes * 4
-                blocks += [Bottleneck(inplanes, planes) for _ in range(1, n)]
-                setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
-            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-            self.fc = tnn.Linear(2048, 1000)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-
-    return ResNet()
+from _torch_nets import torch_resnet, torch_vgg16
 
 
 CASES = {
     "vgg16": ("vgg16", torch_vgg16, 1),
-    "resnet50": ("resnet50", torch_resnet50, 8),
+    "resnet50": ("resnet50", lambda torch: torch_resnet(torch, "resnet50"), 8),
 }
 
 
-def _best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+def _onnx_session(torch, ref, x, threads):
+    """An ONNX Runtime session of ``ref`` exported for inputs shaped as ``x``, or None
+    when onnx or onnxruntime is missing."""
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    path = os.path.join(tempfile.mkdtemp(prefix="fastconv-ort-"), "model.onnx")
+    with warnings.catch_warnings():
+        # The TorchScript exporter needs no onnxscript; torch 2.9+ calls it legacy.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(ref, (torch.from_numpy(x),), path, input_names=["x"], output_names=["y"],
+                          dynamo=False)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def bench_case(name, repeat, size=224):
-    """Time one case; returns a dict of the row's figures.
-
-    Examples
-    --------
-    >>> row = bench_case("resnet50", repeat=1)  # doctest: +SKIP
-    """
+def build(name):
+    """(fastconv model, torch model with the same weights, batch) of a case."""
     import torch
 
     from fastconv import models, nn
@@ -122,51 +63,93 @@ def bench_case(name, repeat, size=224):
     nn.manual_seed(0)
     ours = getattr(models, factory)().eval()
     ref = torch_factory(torch).eval()
-    state = {k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}
-    ref.load_state_dict(state)
-    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
-    with nn.no_grad():
-        ours(nn.Tensor(x[:1]))  # warm-up: Numba compilation, tuning cache
-    with torch.no_grad():
-        ref(torch.from_numpy(x[:1]))
-
-    def run_ours():
-        with nn.no_grad():
-            return ours(nn.Tensor(x)).numpy()
-
-    def run_torch():
-        with torch.no_grad():
-            return ref(torch.from_numpy(x)).numpy()
-
-    t_ours, y_ours = _best(run_ours, repeat)
-    t_torch, y_torch = _best(run_torch, repeat)
-    err = float(np.abs(y_ours.astype(np.float64) - y_torch).max() / max(np.abs(y_torch).max(), 1e-30))
-    return {"case": f"{name} batch {batch} {size}x{size}", "fastconv_ms": 1e3 * t_ours,
-            "torch_ms": 1e3 * t_torch, "ratio": t_ours / t_torch, "rel_err": err}
+    ref.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()})
+    return ours, ref, batch
 
 
-def peak_memory_vgg16(batch=8, size=224):
-    """Peak bytes numpy allocates during a VGG16 forward under no_grad.
+def bench_case(name, rounds, threads, size=224):
+    """Time one case; returns a dict of the row's figures (ms, ratios, errors).
 
     Examples
     --------
-    >>> peak_memory_vgg16(batch=1)  # doctest: +SKIP
+    >>> row = bench_case("resnet50", rounds=1, threads=2)  # doctest: +SKIP
     """
-    from fastconv import models, nn
-    model = models.vgg16().eval()
-    x = nn.Tensor(np.zeros((batch, 3, size, size), np.float32))
+    import torch
+
+    from fastconv import nn
+    from fastconv._select import take_turns
+    ours, ref, batch = build(name)
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    fast = nn.inference(ours)
+    sess = _onnx_session(torch, ref, x, threads)
+    outs = {}
+
+    def keep(label, y):
+        outs[label] = y
+        return y
+
+    def run_eager():
+        with nn.no_grad():
+            return keep("fastconv eager", ours(nn.Tensor(x)).numpy())
+
+    def run_compiled():
+        return keep("fastconv compiled", fast(x).numpy())
+
+    def run_torch():
+        with torch.no_grad():
+            return keep("torch", ref(torch.from_numpy(x)).numpy())
+
+    def run_ort():
+        return keep("onnxruntime", sess.run(None, {"x": x})[0])
+
+    fns = {"fastconv eager": run_eager, "fastconv compiled": run_compiled, "torch": run_torch}
+    if sess is not None:
+        fns["onnxruntime"] = run_ort
+    t0 = time.perf_counter()
+    fast(x)   # compiles: trace, fold, plan (timed apart)
+    compile_s = time.perf_counter() - t0
+    times = take_turns(list(fns.values()), min_rounds=rounds)
+    best = {k: min(t) for k, t in zip(fns, times)}
+    y_ref = outs["torch"].astype(np.float64)
+    scale = max(np.abs(y_ref).max(), 1e-30)
+    errs = {k: float(np.abs(outs[k] - y_ref).max() / scale) for k in fns}
+    return {"case": f"{name} batch {batch} {size}x{size}", "ms": {k: 1e3 * v for k, v in best.items()},
+            "rel_err": errs, "compile_s": compile_s, "rounds": rounds}
+
+
+def memory_report(name="resnet50", size=224):
+    """Planned activation memory of the compiled network against the issue's bound:
+    1.5x (the two largest live activations + the weights).
+
+    Examples
+    --------
+    >>> memory_report()  # doctest: +SKIP
+    """
+    from fastconv import nn
+    ours, _, batch = build(name)
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    fast = nn.inference(ours)
+    fast(x)
+    plan = fast.plan(x)
+    weights = sum(s.w.nbytes for s in plan.steps if hasattr(s, "w")) + \
+        sum(s.wt.nbytes for s in plan.steps if hasattr(s, "wt"))
+    acts = sorted((int(np.prod(v.shape)) * v.dtype.itemsize for v in plan.values if v is not None),
+                  reverse=True)
+    buffers = sum(b.nbytes for b in plan.buffers)
+    fast(x)
     tracemalloc.start()
-    tracemalloc.reset_peak()
-    with nn.no_grad():
-        model(x)
-    peak = tracemalloc.get_traced_memory()[1]
+    fast(x)
+    transient = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak
+    bound = acts[0] + acts[1] + weights
+    return {"case": f"{name} batch {batch} {size}x{size}", "buffers": buffers, "n_buffers": len(plan.buffers),
+            "weights": weights, "two_largest": acts[0] + acts[1], "transient_peak": transient,
+            "ratio": (buffers + weights + transient) / bound}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of turns (default 3)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--memory", action="store_true")
@@ -174,15 +157,35 @@ def main(argv=None):
     import torch
 
     import fastconv
+    from fastconv import _tuning
     fastconv.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    print(f"threads {args.threads}, torch {torch.__version__}, best of {args.repeat}")
-    print(f"{'case':28s} {'fastconv ms':>12s} {'torch ms':>10s} {'ratio':>7s} {'rel err':>9s}")
+    try:
+        import onnxruntime
+        ort_v = onnxruntime.__version__
+    except ImportError:
+        ort_v = "not installed (pip install onnx onnxruntime)"
+    print(f"CPU {_tuning.cpu_name()}, threads {args.threads}, torch {torch.__version__}, "
+          f"onnxruntime {ort_v}; minimum of {args.rounds} rounds of turns")
+    peers = ["fastconv eager", "fastconv compiled", "torch", "onnxruntime"]
+    print(f"{'case':28s}" + "".join(f"{p + ' ms':>22s}" for p in peers)
+          + f"{'compiled/torch':>15s}{'compiled/ORT':>13s}")
     for name in args.cases:
-        r = bench_case(name, args.repeat)
-        print(f"{r['case']:28s} {r['fastconv_ms']:12.1f} {r['torch_ms']:10.1f} {r['ratio']:7.2f} {r['rel_err']:9.1e}")
+        r = bench_case(name, args.rounds, args.threads)
+        ms = r["ms"]
+        cells = "".join(f"{ms[p]:>22.1f}" if p in ms else f"{'n/a':>22s}" for p in peers)
+        ort_ratio = f"{ms['fastconv compiled'] / ms['onnxruntime']:13.2f}" if "onnxruntime" in ms else f"{'n/a':>13s}"
+        print(f"{r['case']:28s}{cells}{ms['fastconv compiled'] / ms['torch']:15.2f}{ort_ratio}")
+        print(f"{'  rel err vs torch':28s}" + "".join(
+            f"{r['rel_err'][p]:>22.1e}" if p in r["rel_err"] else f"{'n/a':>22s}" for p in peers)
+            + f"   (compile {r['compile_s']:.1f} s)")
     if args.memory:
-        print(f"VGG16 batch 8 224x224 forward, peak numpy allocation: {peak_memory_vgg16() / 2**30:.2f} GiB")
+        m = memory_report()
+        mib = 2 ** 20
+        print(f"{m['case']} compiled: {m['n_buffers']} activation buffers {m['buffers'] / mib:.0f} MiB, "
+              f"weights {m['weights'] / mib:.0f} MiB, a steady call's transient peak "
+              f"{m['transient_peak'] / mib:.1f} MiB; two largest activations {m['two_largest'] / mib:.0f} MiB; "
+              f"(buffers + weights + transient) / (two largest + weights) = {m['ratio']:.2f}")
     return 0
 
 

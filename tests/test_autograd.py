@@ -451,6 +451,45 @@ class TestBatchNorm:
             F.batch_norm(Tensor(np.ones((1, 3))), None, None, training=True)
 
 
+class TestBatchNormReLU:
+    @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (6, 3)], ids=str)
+    @pytest.mark.parametrize("training", [True, False])
+    @pytest.mark.parametrize("affine", [True, False])
+    def test_matches_torch_batch_norm_then_relu(self, shape, training, affine, rng):
+        x = rng.standard_normal(shape) * 2 + 0.5
+        w, b = rng.standard_normal(3), rng.standard_normal(3)
+        rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+        trm, trv = torch.tensor(rm), torch.tensor(rv)
+        ours_rm, ours_rv = rm.copy(), rv.copy()
+        if affine:
+            check_against_torch(
+                lambda t, w_, b_: F.batch_norm_relu(t, ours_rm, ours_rv, w_, b_, training, 0.3, 1e-5),
+                lambda t, w_, b_: torch.relu(torch.nn.functional.batch_norm(t, trm, trv, w_, b_, training,
+                                                                            0.3, 1e-5)),
+                [x, w, b])
+        else:
+            check_against_torch(
+                lambda t: F.batch_norm_relu(t, ours_rm, ours_rv, training=training, momentum=0.3),
+                lambda t: torch.relu(torch.nn.functional.batch_norm(t, trm, trv, None, None, training, 0.3)),
+                [x])
+        assert rel_err(ours_rm, trm.numpy()) < 1e-12
+
+    def test_float32_eval_forward_is_one_pass_equal_to_the_two_ops(self, rng):
+        x = Tensor(rng.standard_normal((2, 8, 64, 64)).astype(np.float32))
+        rm, rv = np.zeros(8, np.float32), np.ones(8, np.float32)
+        w, b = Tensor(rng.standard_normal(8).astype(np.float32)), Tensor(rng.standard_normal(8).astype(np.float32))
+        with nn.no_grad():
+            fused = F.batch_norm_relu(x, rm, rv, w, b).numpy()
+            apart = F.relu(F.batch_norm(x, rm, rv, w, b)).numpy()
+        np.testing.assert_array_equal(fused, apart)
+
+    def test_module_option_gives_the_fused_op(self, rng):
+        bn = nn.BatchNorm2d(3)
+        x = Tensor(rng.standard_normal((4, 3, 2, 2)), requires_grad=True)
+        y = bn(x, relu=True)
+        assert isinstance(y._ctx, F.BatchNormReLU) and (y.numpy() >= 0).all()
+
+
 class TestDropout:
     def test_scales_kept_and_routes_gradient_through_mask(self):
         t = Tensor(np.ones((100, 100)), requires_grad=True)

@@ -186,7 +186,7 @@ def pack_weights(w, p, kb):
     return np.ascontiguousarray(wp.reshape(G, nkb, kb, -1).transpose(0, 1, 3, 2))
 
 
-def conv2d(x, w, p, engine, n_threads):
+def conv2d(x, w, p, engine, n_threads, out=None):
     """NCHW cross-correlation by the register-blocked direct kernel.
 
     Parameters
@@ -198,10 +198,12 @@ def conv2d(x, w, p, engine, n_threads):
         The geometry, padding resolved.
     engine : {'cython', 'numba'}
     n_threads : int
+    out : ndarray, optional
+        C-contiguous (N, K, OH, OW) array of x's dtype to fill.
 
     Returns
     -------
-    ndarray, shape (N, K, OH, OW), x's dtype, without bias.
+    ndarray, shape (N, K, OH, OW), x's dtype, without bias (``out`` when given).
 
     Examples
     --------
@@ -218,7 +220,7 @@ def conv2d(x, w, p, engine, n_threads):
     wp = pack_weights(w, p, kb)
     sh, sw = p.stride
     xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
-    y = np.empty(p.out_shape, dtype=x.dtype)
+    y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
                                         Hq, Wq, plane, qb, n_threads)
     return y

@@ -470,8 +470,11 @@ def _correlate(x, w, pad, groups, engine, n_threads):
     return _tiled(x, ws, pad, OH, OW, L1, L2, th, tw, groups, mac, n_threads)
 
 
-def conv2d(x, w, p, engine, n_threads):
+def conv2d(x, w, p, engine, n_threads, out=None):
     """NCHW cross-correlation of ``x`` with ``w`` by FFT (see the module docstring).
+
+    ``out`` (optional, C-contiguous (N, K, OH, OW)) receives a copy of the
+    result: the tiled and untiled paths size their own outputs.
 
     Examples
     --------
@@ -488,5 +491,10 @@ def conv2d(x, w, p, engine, n_threads):
     """
     if p.stride != (1, 1):
         xq, wq = _polyphase(x, w, p)
-        return _correlate(xq, wq, (0, 0, 0, 0), p.groups, engine, n_threads)
-    return _correlate(x, _dilate(w, p.dilation), p.pad, p.groups, engine, n_threads)
+        y = _correlate(xq, wq, (0, 0, 0, 0), p.groups, engine, n_threads)
+    else:
+        y = _correlate(x, _dilate(w, p.dilation), p.pad, p.groups, engine, n_threads)
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out

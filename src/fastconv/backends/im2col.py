@@ -124,7 +124,7 @@ def _geometry(p):
             p.dilation[0], p.dilation[1])
 
 
-def conv2d(x, w, p, engine, n_threads):
+def conv2d(x, w, p, engine, n_threads, out=None):
     """NCHW cross-correlation by im2col + GEMM (see the module docstring).
 
     Parameters
@@ -137,10 +137,12 @@ def conv2d(x, w, p, engine, n_threads):
     engine : {'cython', 'numba'}
         Runs the packing.
     n_threads : int
+    out : ndarray, optional
+        C-contiguous (N, K, OH, OW) array of x's dtype to fill (a planned buffer).
 
     Returns
     -------
-    ndarray, shape (N, K, OH, OW), x's dtype, without bias.
+    ndarray, shape (N, K, OH, OW), x's dtype, without bias (``out`` when given).
 
     Examples
     --------
@@ -156,7 +158,7 @@ def conv2d(x, w, p, engine, n_threads):
     N, G, Cg, Kg = p.N, p.groups, p.Cg, p.Kg
     L = p.OH * p.OW
     rows = Cg * p.R * p.S
-    y = np.empty(p.out_shape, dtype=x.dtype)
+    y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     wg = w.reshape(G, Kg, rows)
     if is_pointwise(p):
         gemm(wg, x.reshape(N, G, Cg, L), out=y.reshape(N, G, Kg, L))

@@ -313,7 +313,7 @@ def _plane_buffer(alpha2, rows, T, dtype):
     return view
 
 
-def conv2d_tile(x, w, p, engine, n_threads, m=4):
+def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None):
     """Winograd F(m x m, 3x3) convolution with the tile forced.
 
     The backend's ``conv2d`` calls this with :func:`choose_tile`'s tile; tests
@@ -329,6 +329,8 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4):
     n_threads : int
     m : {2, 4, 6}
         Output tile size.
+    out : ndarray, optional
+        C-contiguous (N, K, OH, OW) array of x's dtype to fill.
 
     Returns
     -------
@@ -356,7 +358,7 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4):
     TH, TW = -(-p.OH // m), -(-p.OW // m)
     ntiles = N * TH * TW
     U = transformed_filters(w, m, G)
-    y = np.empty(p.out_shape, dtype=x.dtype)
+    y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     T = block_tiles(p, m, ntiles)
     vview = _plane_buffer(alpha2, C, T, x.dtype)
     mview = _plane_buffer(alpha2, K, T, x.dtype)
@@ -368,5 +370,5 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4):
     return y
 
 
-def conv2d(x, w, p, engine, n_threads):
-    return conv2d_tile(x, w, p, engine, n_threads, m=choose_tile(p))
+def conv2d(x, w, p, engine, n_threads, out=None):
+    return conv2d_tile(x, w, p, engine, n_threads, m=choose_tile(p), out=out)

@@ -11,6 +11,7 @@ import sys
 COMMANDS = {
     "info": "versions, backends, engines, threads, BLAS kernel and tuning cache",
     "bench": "benchmark fastconv against scipy, PyTorch and OpenCV",
+    "profile": "time a network layer by layer: per layer, per op kind, outside convolutions",
     "tune": "measure the backends on given shapes, or clear the tuning cache",
     "train": "train a CNN on MNIST-format data",
     "evaluate": "evaluate a saved checkpoint on the test split",

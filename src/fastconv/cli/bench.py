@@ -15,6 +15,8 @@ import sys
 import time
 from dataclasses import asdict
 
+from ._plot import MissingPlotting
+
 REF_TITLES = {
     "torch": "torch.nn.functional.conv2d",
     "convolve2d": "scipy.signal.convolve2d",
@@ -205,10 +207,10 @@ def write_chart(path, case_results):
     >>> from fastconv.cli.bench import write_chart
     >>> write_chart("/tmp/fastconv-empty-chart.png", [])
     """
-    import matplotlib
-    matplotlib.use("Agg")  # no display needed, and never steal one
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from ._plot import pyplot, save
+    plt = pyplot()
 
     groups = [g for g in ("layers", "images") if any(r.case.group == g for r in case_results)]
     fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(12, 4.5 * max(len(groups), 1)), squeeze=False)
@@ -231,9 +233,7 @@ def write_chart(path, case_results):
         ax.legend(fontsize=8)
     if not groups:
         axes[0, 0].text(0.5, 0.5, "no cases", ha="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 # --- the command -----------------------------------------------------------------
@@ -293,6 +293,11 @@ def run(args, out=None):
                     seconds=round(time.perf_counter() - started, 2))
     with open(json_path, "w") as f:
         json.dump(to_json(env, settings, results, summary), f, indent=1, default=str)
-    write_chart(png_path, results)
-    print(f"\nwrote {json_path} and {png_path} ({settings['seconds']:.1f} s)", file=out)
+    try:
+        write_chart(png_path, results)
+    except MissingPlotting as exc:
+        print(f"\nchart not written: {exc}", file=out)
+        png_path = None
+    wrote = json_path if png_path is None else f"{json_path} and {png_path}"
+    print(f"\nwrote {wrote} ({settings['seconds']:.1f} s)", file=out)
     return 0

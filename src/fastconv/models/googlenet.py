@@ -37,7 +37,7 @@ class BasicConv2d(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
+        return self.bn(self.conv(x), relu=True)
 
 
 class Inception(nn.Module):

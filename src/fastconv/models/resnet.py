@@ -76,7 +76,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)   # relu(bn1(.)) fused, forward and backward
         del x  # the shortcut holds what it needs; free the input under no_grad
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
@@ -122,9 +122,9 @@ class Bottleneck(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         del x
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn2(self.conv2(out), relu=True)
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
 
@@ -207,7 +207,7 @@ class ResNet(nn.Module):
         ...     resnet18().eval().forward_features(nn.Tensor(np.zeros((1, 3, 32, 32), np.float32))).shape
         (1, 512)
         """
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.bn1(self.conv1(x), relu=True))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return F.flatten(self.avgpool(x), 1)
 

@@ -86,9 +86,9 @@ class SEResNetBottleneck(nn.Module):
 
     def forward(self, x):
         shortcut = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         del x
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn2(self.conv2(out), relu=True)
         out = self.bn3(self.conv3(out))
         return self.relu(self.se_module(out) + shortcut)
 

@@ -26,11 +26,12 @@ from .modules import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Co
                       LogSoftmax, MaxPool2d, Module, ModuleList, MSELoss, Parameter, ReLU,
                       Sequential, Sigmoid, Softmax, Tanh)
 from .tensor import Function, Tensor, backward, is_grad_enabled, no_grad
+from .inference import InferenceModel, inference
 
 __all__ = [
     "Tensor", "Function", "Parameter", "backward", "no_grad", "is_grad_enabled", "manual_seed",
     "functional", "init", "Module", "Sequential", "ModuleList", "Conv2d", "Linear", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout", "ReLU", "Sigmoid",
     "Tanh", "Flatten", "Identity", "LocalResponseNorm", "LogSoftmax", "Softmax",
-    "CrossEntropyLoss", "MSELoss",
+    "CrossEntropyLoss", "MSELoss", "inference", "InferenceModel",
 ]

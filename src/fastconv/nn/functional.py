@@ -20,7 +20,8 @@ from .tensor import Function, Tensor, unbroadcast
 
 __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "relu", "sigmoid", "tanh",
-    "linear", "dropout", "batch_norm", "flatten", "cat", "log_softmax", "cross_entropy",
+    "linear", "dropout", "batch_norm", "batch_norm_relu", "flatten", "cat", "log_softmax",
+    "cross_entropy",
     "nll_loss", "mse_loss", "local_response_norm", "softmax",
 ]
 
@@ -775,6 +776,9 @@ def _array_or_none(a, name):
 
 
 class BatchNorm(Function):
+    """Batch normalisation; :class:`BatchNormReLU` is the same op with a ReLU fused in."""
+    relu = False
+
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         if x.ndim < 2:
             raise ValueError(f"batch_norm: x must be (N, C, ...), got shape {x.shape}")
@@ -817,10 +821,12 @@ class BatchNorm(Function):
                 y = np.empty_like(x)
                 x3, y3 = x.reshape(x.shape[0], C, -1), y.reshape(x.shape[0], C, -1)
                 pw[0].channel_affine(x3, np.ascontiguousarray(scale), np.ascontiguousarray(shift),
-                                     y3, False, pw[1])
+                                     y3, self.relu, pw[1])
                 return y
             y = np.multiply(x, scale.reshape(bshape))
             y += shift.reshape(bshape)
+            if self.relu:
+                np.maximum(y, y.dtype.type(0), out=y)
             return y
         xhat = np.subtract(x, mean.reshape(bshape))
         xhat *= invstd.reshape(bshape)
@@ -829,23 +835,40 @@ class BatchNorm(Function):
         y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
         if bias is not None:
             y += bias.reshape(bshape)
+        if self.relu:
+            np.maximum(y, y.dtype.type(0), out=y)
+            self.y = y
         return y
 
     def backward(self, g):
-        xhat, axes, bshape = self.xhat, self.axes, self.bshape
-        gw = (g * xhat).sum(axis=axes) if self.needs_input_grad[1] else None
-        gb = g.sum(axis=axes) if self.needs_input_grad[2] else None
+        xhat, axes, bshape, needs = self.xhat, self.axes, self.bshape, self.needs_input_grad
+        if self.relu:
+            g = g * (self.y > 0)    # the ReLU's backward, in the same function
+        # Both sums are needed for the input gradient in training, whichever
+        # parameter gradients are asked for: they are its two mean terms.
+        want_sums = needs[0] and self.use_batch
+        gw = (g * xhat).sum(axis=axes) if needs[1] or want_sums else None
+        gb = g.sum(axis=axes) if needs[2] or want_sums else None
         gx = None
-        if self.needs_input_grad[0]:
-            gxhat = g * self.weight.reshape(bshape) if self.weight is not None else g
-            k = self.invstd.reshape(bshape)
+        if needs[0]:
+            k = self.invstd if self.weight is None else self.invstd * self.weight
             if self.use_batch:
-                # The batch statistics depend on x: the two mean terms are their gradient.
-                gx = k * (gxhat - gxhat.mean(axis=axes, keepdims=True)
-                          - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+                # The batch statistics depend on x: with n values per channel,
+                # mean(g * w) = w * gb / n and mean(g * w * xhat) = w * gw / n.
+                n = xhat.size // xhat.shape[1]
+                gx = xhat * (gw / n).reshape(bshape)
+                np.subtract(g, gx, out=gx)
+                gx -= (gb / n).reshape(bshape)
+                gx *= k.reshape(bshape)
             else:
-                gx = gxhat * k
-        return gx, gw, gb
+                gx = g * k.reshape(bshape)
+        return (gx, gw if needs[1] else None, gb if needs[2] else None)
+
+
+class BatchNormReLU(BatchNorm):
+    """relu(batch_norm(x)) in one op: the ReLU's mask is applied inside the batch
+    norm's backward, which computes its two reductions once and reuses them."""
+    relu = True
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
@@ -869,16 +892,44 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     >>> rm
     array([0.2])
     """
-    x = _float_tensor(x, "x", "batch_norm")
-    weight = None if weight is None else _float_tensor(weight, "weight", "batch_norm")
-    bias = None if bias is None else _float_tensor(bias, "bias", "batch_norm")
+    return _batch_norm(BatchNorm, x, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5):
+    """``relu(batch_norm(x, ...))`` as one op, forward and backward (the arguments of
+    :func:`batch_norm`).
+
+    The forward applies the ReLU in the normalisation's output pass; the
+    backward applies the ReLU's mask and the normalisation's gradient in one
+    function, its two per-channel reductions computed once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import nn
+    >>> import fastconv.nn.functional as F
+    >>> x = nn.Tensor(np.array([[1.0], [3.0]]), requires_grad=True)
+    >>> y = F.batch_norm_relu(x, np.zeros(1), np.ones(1), training=True)
+    >>> y.numpy().round(3)
+    array([[0.],
+           [1.]])
+    """
+    return _batch_norm(BatchNormReLU, x, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def _batch_norm(op, x, running_mean, running_var, weight, bias, training, momentum, eps):
+    what = "batch_norm_relu" if op.relu else "batch_norm"
+    x = _float_tensor(x, "x", what)
+    weight = None if weight is None else _float_tensor(weight, "weight", what)
+    bias = None if bias is None else _float_tensor(bias, "bias", what)
     if momentum is None:
-        raise ValueError("batch_norm: momentum must be a float; the module handles "
+        raise ValueError(f"{what}: momentum must be a float; the module handles "
                          "momentum=None (cumulative average)")
-    return BatchNorm.apply(x, weight, bias,
-                           running_mean=_array_or_none(running_mean, "running_mean"),
-                           running_var=_array_or_none(running_var, "running_var"),
-                           training=bool(training), momentum=float(momentum), eps=float(eps))
+    return op.apply(x, weight, bias,
+                    running_mean=_array_or_none(running_mean, "running_mean"),
+                    running_var=_array_or_none(running_var, "running_var"),
+                    training=bool(training), momentum=float(momentum), eps=float(eps))
 
 
 class LocalResponseNorm(Function):

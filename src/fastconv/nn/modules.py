@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import pair
 from . import functional as F
 from . import init
-from .tensor import Tensor
+from .tensor import Tensor, observer
 
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "Conv2d", "Linear", "MaxPool2d",
@@ -294,7 +294,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = np.zeros_like(p.grad)
+                p.grad[...] = 0
 
     def requires_grad_(self, requires_grad=True):
         """Freeze (False) or unfreeze every parameter; return self.
@@ -434,6 +434,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        obs = observer()
+        if obs is not None:
+            return obs.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self):
@@ -720,7 +723,9 @@ class _BatchNorm(Module):
             self.running_var.data[...] = 1
             self.num_batches_tracked.data[...] = 0
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """Normalise ``x``; ``relu=True`` returns ``relu(bn(x))`` as one fused op
+        (:func:`functional.batch_norm_relu`), forward and backward."""
         if x.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__}: expected {' or '.join(map(str, self._ndims))}-D "
                              f"input, got shape {x.shape}")
@@ -732,8 +737,9 @@ class _BatchNorm(Module):
                 momentum = 1.0 / float(self.num_batches_tracked.data)
         # Without running statistics (None buffers) evaluation uses the batch's too.
         use_batch = self.training or not self.track_running_stats
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            use_batch, momentum, self.eps)
+        op = F.batch_norm_relu if relu else F.batch_norm
+        return op(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch, momentum,
+                  self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -14,6 +14,44 @@ import numpy as np
 _state = threading.local()
 
 
+def observer():
+    """The object watching every op and module call on this thread, or None.
+
+    :mod:`fastconv.nn.inference` (tracing a network) and ``fastconv profile``
+    (timing one) set it with :func:`observing`; it sees ``Function.apply``
+    through ``apply(cls, inputs, kwargs)``, each backward through
+    ``backward(ctx, grad)`` and each module call through ``call(module, args,
+    kwargs)``, and must perform them.  Normally None: one attribute lookup per op.
+    """
+    return getattr(_state, "observer", None)
+
+
+class observing:
+    """Context manager installing ``obs`` as this thread's :func:`observer`.
+
+    Examples
+    --------
+    >>> from fastconv.nn.tensor import observing, observer
+    >>> with observing("watcher"):
+    ...     observer()
+    'watcher'
+    >>> observer() is None
+    True
+    """
+
+    def __init__(self, obs):
+        self.obs = obs
+
+    def __enter__(self):
+        self._saved = observer()
+        _state.observer = self.obs
+        return self.obs
+
+    def __exit__(self, *exc):
+        _state.observer = self._saved
+        return False
+
+
 def is_grad_enabled():
     """True unless inside :class:`no_grad` (per thread, as in PyTorch).
 
@@ -136,6 +174,13 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **kwargs):
+        obs = getattr(_state, "observer", None)
+        if obs is not None:
+            return obs.apply(cls, inputs, kwargs)
+        return cls._apply(inputs, kwargs)
+
+    @classmethod
+    def _apply(cls, inputs, kwargs):
         ctx = cls()
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
         track = is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
@@ -209,16 +254,25 @@ def backward(tensor, grad=None, retain_graph=False):
         ctx = node._ctx
         if ctx is None:
             # A leaf: accumulate, as PyTorch does across backward calls.
+            buf = getattr(node, "_grad_buffer", None)
             if node.grad is None:
-                # A private copy: g may be a view shared with other gradients.
-                node.grad = np.array(g, dtype=node.dtype)
+                if buf is not None and buf.shape == g.shape:
+                    # The optimiser's kept gradient array: no fresh one per step.
+                    np.copyto(buf, g, casting="unsafe")
+                    node.grad = buf
+                else:
+                    # A private copy: g may be a view shared with other gradients.
+                    node.grad = np.array(g, dtype=node.dtype)
+            elif node.grad is buf:
+                buf += g
             else:
                 node.grad = node.grad + g
             continue
         if ctx.parents is None:
             raise RuntimeError("backward: trying to backward through the graph a second time; "
                                "pass retain_graph=True the first time")
-        in_grads = ctx.backward(g)
+        obs = getattr(_state, "observer", None)
+        in_grads = ctx.backward(g) if obs is None else obs.backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for p, pg in zip(ctx.parents, in_grads):
