@@ -33,6 +33,7 @@ import sys
 from fastconv import _bench
 
 TOLERANCE = 1.10
+CATASTROPHE = 1.5    # the portability issue's bar: no pick slower than this
 
 # (N, C, H, K): batch 1 to 64, few to many channels, small to large planes.
 _LAYER_BASES = (
@@ -186,8 +187,9 @@ def report(rows):
     Examples
     --------
     >>> import grid
-    >>> grid.report([{"case": "a", "ratio": 1.05, "hit": True}, {"case": "b", "ratio": 1.5, "hit": False}])
-    'auto within 10% of the fastest forced backend on 1 of 2 shapes (50.0%); worst: b 1.50x'
+    >>> print(grid.report([{"case": "a", "ratio": 1.05, "hit": True}, {"case": "b", "ratio": 1.5, "hit": False}]))
+    auto within 10% of the fastest forced backend on 1 of 2 shapes (50.0%); worst: b 1.50x
+    slowest pick: b 1.50x the fastest (bar: never over 1.5x)
     """
     measured = [r for r in rows if r["ratio"] is not None]
     hits = sum(r["hit"] for r in measured)
@@ -196,6 +198,9 @@ def report(rows):
     pct = 100 * hits / len(measured) if measured else 0
     text = (f"auto within {round(100 * (TOLERANCE - 1))}% of the fastest forced backend on {hits} of "
             f"{len(measured)} shapes ({pct:.1f}%)" + (f"; worst: {worst}" if worst else ""))
+    if measured:
+        top = max(measured, key=lambda r: r["ratio"])
+        text += f"\nslowest pick: {top['case']} {top['ratio']:.2f}x the fastest (bar: never over {CATASTROPHE:.1f}x)"
     by_min = [r for r in measured if r.get("min_ratio") is not None]
     if by_min:
         m = sum(r["min_ratio"] <= TOLERANCE for r in by_min)
@@ -218,7 +223,9 @@ def main(argv=None):
     import fastconv
     cases = [c for c in shapes() if args.match is None or args.match in c.name][:args.limit]
     with _bench.thread_settings(args.threads or fastconv.get_num_threads()) as counts:
-        print(f"{len(cases)} shapes; threads {counts}")
+        from fastconv import _select, _tuning
+        print(f"{len(cases)} shapes; threads {counts}; CPU {_tuning.cpu_name()}; kernels {_select.isa_class()}; "
+              f"cost model: {_select.model_source()}")
         rows = evaluate(cases, repeat=args.repeat, max_call=args.max_call, tune=args.tune)
     verdict = report(rows)
     print(verdict)

@@ -39,6 +39,13 @@ class TestBenchCommand:
         assert "BLAS:" in text and "kernel" in text
         assert "threads: fastconv 1" in text
 
+    def test_names_the_cpu_and_instruction_set_above_the_table_and_in_json(self, tiny_run):
+        from fastconv import _select, _tuning
+        assert f"CPU: {_tuning.cpu_name()}" in tiny_run[1]
+        assert f"fastconv kernels: {_select.isa_class()}" in tiny_run[1]
+        env = json.loads((tiny_run[2] / "bench.json").read_text())["environment"]
+        assert env["cpu"] == _tuning.cpu_name() and env["isa"] == _select.isa_class()
+
     def test_missing_peers_show_na_not_errors(self, tiny_run):
         text = tiny_run[1]
         try:

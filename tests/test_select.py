@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _dispatch, _select, _tuning
+from fastconv import _dispatch, _registry, _select, _tuning
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ class TestTuningCache:
                 calls.append(self.name)
                 time.sleep(1e-3)
 
-        monkeypatch.setattr(_dispatch, "backend_module", Fake)
+        monkeypatch.setattr(_registry, "backend_module", Fake)
         p = _select._params((1, 1, 8, 8), (1, 1, 3, 3), 1, 1, 1, 1, np.dtype("float32"))
         cands = [("a", "cython"), ("b", "cython"), ("c", "cython")]
         _select.measure(p, cands, budget=0, min_rounds=3, max_rounds=3)
@@ -179,3 +179,60 @@ class TestBadArguments:
     def test_explain_names_bad_shape(self):
         with pytest.raises(ValueError, match="x_shape"):
             fastconv.explain((8, 8), (1, 1, 3, 3))
+
+
+class TestCostModelPerInstructionSet:
+    def test_select_does_not_import_dispatch(self):
+        code = ("import sys, fastconv._select as s; "
+                "print('_dispatch' in vars(s), 'fastconv._dispatch' in sys.modules)")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[0] == "False"
+
+    def test_every_shipped_fit_names_its_class_cpu_and_rows(self):
+        fits = _select.shipped_fits()
+        assert fits
+        for fit in fits:
+            assert fit["isa"] in ("baseline", "avx2", "avx512")
+            assert fit["cpu"] and fit["threads"] >= 1
+            for key, row in fit["coeffs"].items():
+                backend = key.split("|")[0]
+                assert len(row) == len(_select._FALLBACK[backend]), key
+                assert all(c >= 0 for c in row)
+
+    def test_a_fit_made_on_this_cpu_is_used_as_it_is(self):
+        fit = _select.shipped_fits()[0]
+        got, exact = _select.shipped_fit(fit["isa"], fit["cpu"].rstrip(")") + ", stepping 1)")
+        assert exact and got is fit
+
+    def test_another_cpu_gets_its_class_and_a_rescaling(self):
+        fit = _select.shipped_fits()[0]
+        got, exact = _select.shipped_fit(fit["isa"], "Some Other CPU (cpu family 1, model 1)")
+        assert not exact and got["isa"] == fit["isa"]
+
+    def test_self_measurement_is_stored_once_per_cpu_and_thread_count(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path))
+        _select.reset()
+        try:
+            f = _select.self_measure()
+            assert f and all(_select._PROBE_LIMITS[0] <= v <= _select._PROBE_LIMITS[1] for v in f.values())
+            stored = json.loads((tmp_path / "tuning.json").read_text())["probes"]
+            assert list(stored.values()) == [f]
+            calls = []
+            monkeypatch.setattr(_select, "measure", lambda *a, **k: calls.append(1) or {})
+            _select.reset()
+            assert _select.self_measure() == f and not calls
+        finally:
+            _select.reset()
+
+    def test_self_measurement_can_be_switched_off(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path))
+        monkeypatch.setenv("FASTCONV_SELF_MEASURE", "0")
+        _select.reset()
+        try:
+            assert _select.self_measure() == {}
+        finally:
+            _select.reset()
+
+    def test_info_says_which_model_is_in_use(self):
+        assert "fit from" in _select.model_source() or "fallback" in _select.model_source()

@@ -6,22 +6,21 @@ each block one single-threaded BLAS call (``fastconv._cython.gemm``): a
 second thread pool (OpenBLAS's) on the same cores fights libgomp's spinning
 workers, and on this 2-core machine a small im2col layer waited a scheduler
 tick (4 ms) per product when both ran.  BLAS is held at one thread only
-for the duration of such a call.  Small products, other dtypes and installs
-without the Cython engine use ``numpy.matmul`` with BLAS at fastconv's
-thread count.
+for the duration of such a call, counted across Python threads
+(``fastconv._threads.single_threaded_blas``), so that no product's rounding
+depends on what other threads do.  Small products and other dtypes use
+``numpy.matmul`` under the same hold; installs without the Cython engine use
+it with BLAS at fastconv's thread count.
 """
 import math
-import threading
 
 import numpy as np
 
-from ._threads import apply_blas_threads, get_num_threads
+from ._threads import apply_blas_threads, get_num_threads, single_threaded_blas
 
 _MIN_FLOPS = 2e5          # below this, one thread and no hand-off is faster
 _FLOATS = (np.float32, np.float64)
-_state = {"mod": None, "libs": None}
-_lock = threading.Lock()
-_inside = [0]             # callers currently holding BLAS at one thread
+_state = {"mod": None}
 
 
 def _engine():
@@ -31,35 +30,7 @@ def _engine():
         except ImportError:
             mod = False
         _state["mod"] = mod
-        _state["libs"] = None  # importing it loaded scipy's BLAS: list the libraries again
     return _state["mod"]
-
-
-def _blas_libs():
-    if _state["libs"] is None:
-        from threadpoolctl import ThreadpoolController
-        _state["libs"] = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-    return _state["libs"]
-
-
-class _single_threaded_blas:
-    """Hold every BLAS library at one thread (re-entrant across Python threads)."""
-
-    def __enter__(self):
-        with _lock:
-            if _inside[0] == 0:
-                _state["saved"] = [(lib, lib.get_num_threads()) for lib in _blas_libs()]
-                for lib, _ in _state["saved"]:
-                    lib.set_num_threads(1)
-            _inside[0] += 1
-
-    def __exit__(self, *exc):
-        with _lock:
-            _inside[0] -= 1
-            if _inside[0] == 0:
-                for lib, n in _state.pop("saved"):
-                    lib.set_num_threads(n)
-        return False
 
 
 def _blas_ready(m):
@@ -101,14 +72,20 @@ def gemm(a, b, out=None, accumulate=False):
         accumulate = False
     elif out.shape != batch + (M, N):
         raise ValueError(f"gemm: out must have shape {batch + (M, N)}, got {out.shape}")
-    item = out.itemsize
-    if 2.0 * math.prod(batch) * M * K * N < _MIN_FLOPS or out.strides[-1] != item or out.strides[-2] < N * item:
+    if 2.0 * math.prod(batch) * M * K * N < _MIN_FLOPS:
         return _numpy_gemm(a, b, out, accumulate)
+    item = out.itemsize
+    if out.strides[-1] != item or out.strides[-2] < N * item:
+        # Through a contiguous copy rather than numpy's threaded BLAS, so that
+        # the result does not depend on the layout of ``out``.
+        tmp = gemm(a, b, np.array(out) if accumulate else None, accumulate)
+        out[...] = tmp
+        return out
     # Leading axes of length 1 are broadcast by the kernel itself.
     c4 = _as_4d(out)
     a4 = _blas_ready(_as_4d(a))
     b4 = _blas_ready(_as_4d(b))
-    with _single_threaded_blas():
+    with single_threaded_blas():
         mod.gemm(a4, b4, c4, accumulate, get_num_threads())
     return out
 
@@ -127,8 +104,20 @@ def _batch_shape(sa, sb):
 
 
 def _numpy_gemm(a, b, out, accumulate):
-    apply_blas_threads()
-    if accumulate:
-        out += np.matmul(a, b)
-        return out
-    return np.matmul(a, b, out=out)
+    # Where the Cython engine is built, concurrent calls hold BLAS at one
+    # thread now and then; products here are held too, so that they round
+    # the same whatever other Python threads do.  OpenBLAS runs the small
+    # ones that land here on one thread anyway.
+    with single_threaded_blas() if _engine() else _blas_at_fastconv_count():
+        if accumulate:
+            out += np.matmul(a, b)
+            return out
+        return np.matmul(a, b, out=out)
+
+
+class _blas_at_fastconv_count:
+    def __enter__(self):
+        apply_blas_threads()
+
+    def __exit__(self, *exc):
+        return False

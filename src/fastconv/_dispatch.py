@@ -4,53 +4,11 @@
 ``ValueError`` with the reason when it cannot serve the call) and otherwise
 picks among the candidates that can.
 """
-import importlib
-from functools import lru_cache
-
 import numpy as np
 
 from . import _engines, _select
+from ._registry import _module, backend_module, backends, candidates, engines  # noqa: F401 (re-exported)
 from .backends import BACKENDS
-
-
-@lru_cache(maxsize=None)
-def _module(name):
-    try:
-        return importlib.import_module(f"fastconv.backends.{name}")
-    except ImportError:
-        return None
-
-
-def backend_module(name):
-    mod = _module(name)
-    if mod is None:
-        raise ValueError(f"backend {name!r} is not available in this install")
-    return mod
-
-
-def backends():
-    """Names of the convolution backends available in this install.
-
-    Examples
-    --------
-    >>> import fastconv
-    >>> "naive" in fastconv.backends()
-    True
-    """
-    return [b for b in BACKENDS if _module(b) is not None]
-
-
-def engines(backend):
-    """Engines that can run ``backend``'s kernels here, fastest to start first."""
-    mod = backend_module(backend)
-    out = []
-    for e in _engines.ENGINES:
-        if e not in mod.ENGINES:
-            continue
-        if not _engines.has(e, getattr(mod, "STEM", backend)):
-            continue
-        out.append(e)
-    return out
 
 
 def _check_names(backend, engine):
@@ -58,17 +16,6 @@ def _check_names(backend, engine):
         raise ValueError(f"backend must be 'auto' or one of {list(BACKENDS)}, got {backend!r}")
     if engine != "auto" and engine not in _engines.ENGINES:
         raise ValueError(f"engine must be 'auto', 'numba' or 'cython', got {engine!r}")
-
-
-def candidates(p, integer=False):
-    """(backend, engine) pairs that can serve geometry ``p``."""
-    out = []
-    for b in backends():
-        mod = backend_module(b)
-        if mod.unsupported(p) is not None or (integer and not getattr(mod, "INTEGER_OK", False)):
-            continue
-        out.extend((b, e) for e in engines(b))
-    return out
 
 
 def _pick_engine(backend, engine):

@@ -19,14 +19,16 @@ so it is chosen only when the Cython engine cannot serve.
 
 Choices are memoised per geometry; the model and cache are read once.
 """
+import json
 import math
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from . import _dispatch, _engines, _tuning
+from . import _engines, _registry, _tuning
 from ._threads import get_num_threads
 
 # Backends that spread a NaN/Inf beyond the outputs that read it.
@@ -122,34 +124,12 @@ def features(p, backend):
     raise ValueError(f"no cost model for backend {backend!r}")
 
 
-# Fitted on the reference machine (2 cores of an AMD EPYC, family 25 model 17:
-# AVX-512 on 256-bit halves) by `fastconv tune --calibrate`, two calibrations'
-# timings pooled; seconds per unit of each feature.  Per (backend, engine,
-# dtype).  Another CPU ranks the kernels differently (these shapes scored
-# 78% on coefficients fitted on an earlier reference machine, 91-95% on its
-# own): `fastconv tune --calibrate` fits them there.
-DEFAULT_COEFFS = {
-    "direct|cython|float32": [1.201e-05, 9.93e-12, 2.894e-10, 9.262e-11, 1.733e-11, 2.573e-10, 1.078e-11],
-    "direct|cython|float64": [1.395e-05, 1.902e-11, 4.993e-10, 1.295e-10, 3.337e-11, 1.584e-09, 2.011e-11],
-    "direct|numba|float32": [1.562e-05, 2.491e-10, 9.127e-10, 7.701e-10, 2.79e-10, 5.924e-09, 2.77e-10],
-    "direct|numba|float64": [2.261e-05, 2.386e-10, 1.584e-09, 5.477e-10, 3.35e-10, 1.662e-09, 2.207e-10],
-    "fft|cython|float32": [6.557e-05, 6.869e-11, 3.277e-11, 3.61e-09, 2.189e-10],
-    "fft|cython|float64": [6.663e-05, 1.499e-10, 9.225e-11, 5.153e-09, 3.902e-10],
-    "fft|numba|float32": [5.836e-05, 9.395e-11, 5.064e-11, 3.146e-09, 2.204e-10],
-    "fft|numba|float64": [6.9e-05, 2.148e-10, 1.308e-10, 4.832e-09, 3.153e-10],
-    "im2col|cython|float32": [1.876e-05, 1.618e-11, 2.639e-10, 0, 8.416e-10, 1.239e-11, 2.112e-07],
-    "im2col|cython|float64": [2.353e-05, 2.561e-11, 5.304e-10, 0, 1.125e-09, 2.421e-11, 0],
-    "im2col|numba|float32": [1.854e-05, 1.619e-11, 2.427e-10, 0, 1.046e-09, 1.23e-11, 1.578e-07],
-    "im2col|numba|float64": [2.012e-05, 2.767e-11, 4.477e-10, 0, 1.447e-09, 2.398e-11, 1.85e-07],
-    "naive|cython|float32": [4.81e-06, 6.097e-11, 7.788e-10, 1.101e-10],
-    "naive|cython|float64": [4.286e-06, 1.063e-10, 1.309e-09, 0],
-    "naive|numba|float32": [9.024e-06, 5.883e-11, 9.984e-10, 2.73e-11],
-    "naive|numba|float64": [7.897e-06, 1.099e-10, 1.605e-09, 0],
-    "winograd|cython|float32": [8.569e-05, 1.39e-11, 3.939e-10, 8.682e-10],
-    "winograd|cython|float64": [8.351e-05, 2.864e-11, 8.538e-10, 0],
-    "winograd|numba|float32": [9.808e-05, 1.286e-11, 6.817e-10, 4.02e-10],
-    "winograd|numba|float64": [9.305e-05, 2.532e-11, 1.056e-09, 0],
-}
+# The shipped coefficients (data/cost_model.json): one fit per instruction-set
+# class and reference CPU.  Another CPU ranks the kernels differently (the
+# grid scored 78% on coefficients fitted on an earlier reference machine,
+# 91-95% on its own), so on a CPU no fit was made on, the fit of its class is
+# rescaled per backend by a short self-measurement (``self_measure``), and
+# ``fastconv tune --calibrate`` refits every row there.
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8, 1.0 / 7e10],
@@ -159,8 +139,27 @@ _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
 }
 
 
+def isa_class():
+    """The instruction-set class the native kernels run at ('avx512', 'avx2', 'baseline')."""
+    try:
+        from . import _isa
+    except ImportError:  # until the per-ISA kernels land: the build targets the build machine
+        return _flags_class()
+    return _isa.active()
+
+
+@lru_cache(maxsize=None)
+def _flags_class():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        flags = []
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+
+
 def _model_key(backend, engine, dtype):
-    return f"{backend}|{engine}|{dtype}|t{get_num_threads()}|{_tuning.cpu_name()}"
+    return f"{backend}|{engine}|{dtype}|t{get_num_threads()}|{isa_class()}|{_tuning.cpu_name()}"
 
 
 def _data():
@@ -169,24 +168,139 @@ def _data():
     return _state["data"]
 
 
-def coefficients(backend, engine, dtype):
-    """Cost coefficients: calibrated here if available, else shipped, else fallback.
+def _same_cpu(fit_cpu, cpu):
+    # A fit names its CPU without the stepping: steppings of one model rank alike.
+    return cpu == fit_cpu or cpu.startswith(fit_cpu.rstrip(")") + ",")
 
-    A row of another length than the fallback's (fitted by an older version
-    on other features) is passed over.
+
+@lru_cache(maxsize=None)
+def shipped_fits():
+    """The fits of data/cost_model.json: dicts with isa, cpu, threads, coeffs."""
+    from importlib import resources
+    text = resources.files("fastconv").joinpath("data", "cost_model.json").read_text()
+    return tuple(json.loads(text)["fits"])
+
+
+def shipped_fit(isa=None, cpu=None):
+    """The shipped fit for this CPU's class: its own if one was made on it,
+    else the first of its class from the same vendor, else the first of its
+    class, else the nearest class below, else above.  Returns (fit, exact)."""
+    isa = isa or isa_class()
+    cpu = cpu or _tuning.cpu_name()
+    fits = shipped_fits()
+    order = {"avx512": ["avx512", "avx2", "baseline"], "avx2": ["avx2", "baseline", "avx512"],
+             "baseline": ["baseline", "avx2", "avx512"]}.get(isa, [isa])
+    for cls in order:
+        same = [f for f in fits if f["isa"] == cls]
+        for f in same:
+            if cls == isa and _same_cpu(f["cpu"], cpu):
+                return f, True
+        vendor = [f for f in same if f["cpu"].split()[0] == cpu.split()[0]]
+        if vendor or same:
+            return (vendor or same)[0], False
+    return None, False
+
+
+def coefficients(backend, engine, dtype):
+    """Cost coefficients, in this order: calibrated on this machine (``fastconv
+    tune --calibrate``); the shipped fit made on this CPU at this instruction
+    set; the shipped fit of its class rescaled by :func:`self_measure`; the
+    fallback.  A row of another length than the fallback's (fitted by an
+    older version on other features) is passed over.
     """
     n = len(_FALLBACK[backend])
-    for row in (_data()["models"].get(_model_key(backend, engine, dtype)),
-                DEFAULT_COEFFS.get(f"{backend}|{engine}|{dtype}")):
-        if row is not None and len(row) == n:
-            return row
-    return _FALLBACK[backend]
+    row = _data()["models"].get(_model_key(backend, engine, dtype))
+    if row is not None and len(row) == n:
+        return row
+    fit, exact = shipped_fit()
+    row = fit["coeffs"].get(f"{backend}|{engine}|{dtype}") if fit else None
+    if row is None or len(row) != n:
+        return _FALLBACK[backend]
+    if exact and fit["threads"] == get_num_threads():
+        return row
+    return [c * self_measure().get(backend, 1.0) for c in row]
+
+
+# Shapes timed by the self-measurement, each standing for a rate the model
+# leans on: BLAS's GEMM and Winograd's transforms on a mid-size 3x3 layer,
+# the direct kernel's blocks on LeNet's layers, FFT on a large kernel.
+PROBE_SHAPES = [
+    # (x_shape, w_shape, stride, padding, groups), the backends timed on it
+    (((4, 64, 28, 28), (64, 64, 3, 3), 1, 1, 1), ("im2col", "winograd")),
+    (((64, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1), ("direct",)),
+    (((64, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1), ("direct", "im2col")),
+    (((1, 1, 256, 256), (1, 1, 15, 15), 1, 7, 1), ("fft",)),
+    (((1, 1, 64, 64), (1, 1, 3, 3), 1, 1, 1), ("naive", "direct")),
+]
+_PROBE_LIMITS = (1 / 20, 20.0)
+
+
+def self_measure(force=False):
+    """Per-backend factors by which this CPU's times differ from the shipped fit's.
+
+    On a CPU no shipped fit was made on (or at another thread count), each
+    backend's Cython kernels are timed on :data:`PROBE_SHAPES` (a quarter of a
+    second in all) and compared with what the shipped fit predicts; the
+    geometric mean of the ratios scales that backend's coefficients.  The
+    factors are stored in the tuning cache, keyed by CPU, instruction set and
+    thread count, so each machine measures once.  ``FASTCONV_SELF_MEASURE=0``
+    skips it (factors of 1).
+
+    Examples
+    --------
+    >>> from fastconv._select import self_measure
+    >>> all(f > 0 for f in self_measure().values())
+    True
+    """
+    import os
+    key = f"t{get_num_threads()}|{isa_class()}|{_tuning.cpu_name()}"
+    probes = _data().setdefault("probes", {})
+    if key in probes and not force:
+        return probes[key]
+    if os.environ.get("FASTCONV_SELF_MEASURE", "1") == "0":
+        return {}
+    fit, _ = shipped_fit()
+    ratios = {}
+    for (xs, ws, st, pad, g), names in PROBE_SHAPES:
+        p = _params(xs, ws, st, pad, 1, g, np.dtype("float32"))
+        cands = [c for c in _registry.candidates(p) if c[1] == "cython" and c[0] in names]
+        for (b, e), t in measure(p, cands, budget=0.02, min_rounds=3).items():
+            row = fit["coeffs"].get(f"{b}|{e}|float32") if fit else None
+            if row is not None and len(row) == len(_FALLBACK[b]):
+                ratios.setdefault(b, []).append(t / max(float(np.dot(features(p, b), row)), 1e-9))
+    lo, hi = _PROBE_LIMITS
+    factors = {b: float(min(hi, max(lo, math.exp(np.mean(np.log(r)))))) for b, r in ratios.items()}
+    probes[key] = factors
+    try:
+        _tuning.update("probes", key, factors)
+    except OSError:
+        pass  # an unwritable cache only costs the measurement again next time
+    return factors
+
+
+def model_source():
+    """One line saying which coefficients the cost model uses here (for ``fastconv info``)."""
+    calibrated = sum(k.endswith(f"|t{get_num_threads()}|{isa_class()}|{_tuning.cpu_name()}")
+                     for k in _data()["models"])
+    fit, exact = shipped_fit()
+    if fit is None:
+        base = "built-in fallback rates (no shipped fit)"
+    else:
+        base = f"shipped {fit['isa']} fit from {fit['cpu']} at {fit['threads']} threads"
+    if calibrated:
+        return f"calibrated here ({calibrated} rows); else {base}"
+    if exact and fit["threads"] == get_num_threads():
+        return base + " (this CPU)"
+    probes = _data().get("probes", {}).get(f"t{get_num_threads()}|{isa_class()}|{_tuning.cpu_name()}")
+    scale = ", ".join(f"{b} x{f:.2f}" for b, f in sorted(probes.items())) if probes else \
+        "self-measurement on the first auto call"
+    return f"{base}, rescaled for this CPU: {scale}"
 
 
 def _compile_penalty(backend, engine):
     if engine != "numba":
         return 0.0
-    stem = getattr(_dispatch.backend_module(backend), "STEM", backend)
+    stem = getattr(_registry.backend_module(backend), "STEM", backend)
     return 0.0 if _engines.numba_compiled(stem) else NUMBA_COMPILE_S
 
 
@@ -201,12 +315,12 @@ def predict(p, backend, engine):
 
 def _entry_key(p, engine="auto"):
     from . import __version__
-    return "|".join([__version__, _tuning.cpu_name(), f"t{get_num_threads()}", f"e{engine}",
+    return "|".join([__version__, _tuning.cpu_name(), isa_class(), f"t{get_num_threads()}", f"e{engine}",
                      ",".join(map(str, p.key))])
 
 
 def _candidates(p, engine, integer, exact):
-    cands = _dispatch.candidates(p, integer=integer)
+    cands = _registry.candidates(p, integer=integer)
     if engine != "auto":
         cands = [c for c in cands if c[1] == engine]
     if exact:
@@ -327,7 +441,7 @@ def measure(p, cands, budget=0.2, max_rounds=50, min_rounds=5):
     """
     x, w = _random_inputs(p)
     threads = get_num_threads()
-    fns = {c: (lambda mod=_dispatch.backend_module(c[0]), e=c[1]: mod.conv2d(x, w, p, e, threads))
+    fns = {c: (lambda mod=_registry.backend_module(c[0]), e=c[1]: mod.conv2d(x, w, p, e, threads))
            for c in cands}
     out = {c: settled_call(fns[c]) for c in cands}
     fastest = min(out.values(), default=0.0)
@@ -445,13 +559,13 @@ def explain(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, dtype="
     if tuned is not None:
         measured = {tuple(k.split("/")): v for k, v in tuned.get("times", {}).items()}
     rows = []
-    for b in _dispatch.backends():
-        mod = _dispatch.backend_module(b)
+    for b in _registry.backends():
+        mod = _registry.backend_module(b)
         why = mod.unsupported(p)
         if why is not None:
             rows.append(dict(backend=b, engine=None, predicted_ms=None, measured_ms=None, note=f"cannot serve: {why}"))
             continue
-        for e in _dispatch.engines(b):
+        for e in _registry.engines(b):
             if engine != "auto" and e != engine:
                 continue
             note = "" if _compile_penalty(b, e) == 0 else f"first call compiles (~{NUMBA_COMPILE_S:.0f} s)"
@@ -463,7 +577,7 @@ def explain(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, dtype="
                   f"replaces the model's choice when {_MEASURED_MARGIN:g}x faster)")
     else:
         src = "calibrated on this machine" if _data()["models"].get(_model_key(*choice, p.dtype)) else \
-            "shipped reference-machine coefficients"
+            model_source()
         reason = f"lowest predicted time ({1e3 * predict(p, *choice):.3f} ms; cost model, {src})"
     return Explanation(choice, reason, rows, p)
 
@@ -578,7 +692,7 @@ def calibrate(dtypes=("float32", "float64"), budget=0.25, verbose=False, passes=
         rows = {}
         for xs, ws, st, pad, g in CALIBRATION_SHAPES * passes:
             p = _params(xs, ws, st, pad, 1, g, np.dtype(dtype))
-            cands = _dispatch.candidates(p)
+            cands = _registry.candidates(p)
             # the naive loop on a big layer takes seconds and teaches nothing new
             cands = [c for c in cands if not (c[0] == "naive" and p.flops > 4e8)]
             for c, t in measure(p, cands, budget).items():
@@ -601,6 +715,7 @@ def info():
     """What ``fastconv info`` shows of the selection state."""
     data = _data()
     return {
+        "cost model": model_source(),
         "tuning cache": f"{_tuning.cache_path()} ({len(data['entries'])} tuned shapes, "
                         f"{len(data['models'])} calibrated model rows)",
         "numba kernels compiled": ", ".join(_engines.numba_compiled_list()) or "none in this process",

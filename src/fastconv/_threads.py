@@ -3,29 +3,140 @@
 One setting serves all three.  Kernels run their own parallel loops and call
 BLAS only outside them, so the pools never nest; ``n_threads`` is passed to
 every native kernel explicitly rather than read from the environment.
+
+The default count follows the ecosystem's conventions, in order:
+``FASTCONV_NUM_THREADS``; ``OMP_NUM_THREADS`` (Dask's nanny sets it to 1 in
+every worker, Ray to the task's CPUs); the CPUs this process may run on, as
+the affinity mask and the cgroup CPU quota allow (a container limited to 2
+CPUs on a 64-core host must not start 64 threads).  Read once per process.
 """
+import math
 import os
+import sys
 import threading
+import warnings
 from functools import lru_cache
 
 _lock = threading.Lock()
-_n_threads = None          # None: the machine's cores
-_blas_applied = None       # the count last pushed to BLAS
-_blas_controller = None
+_n_threads = None          # None: the default (see default_num_threads)
+_blas = {"applied": None, "controller": None, "hold": 0}
+
+
+def _parse_count(value, name):
+    """A positive thread count from an environment variable, or None when unset/empty."""
+    if value is None or not value.strip():
+        return None
+    # OMP_NUM_THREADS may list one count per nesting level ("4,2"): the outer one is ours.
+    head = value.split(",")[0].strip() if name == "OMP_NUM_THREADS" else value.strip()
+    try:
+        n = int(head)
+    except ValueError:
+        n = 0
+    if n >= 1:
+        return n
+    msg = f"{name} must be a positive integer, got {value!r}"
+    if name == "OMP_NUM_THREADS":
+        # libgomp ignores a malformed value too; fastconv's own variable is refused.
+        warnings.warn(msg + "; ignoring it", RuntimeWarning, stacklevel=3)
+        return None
+    raise ValueError(msg)
+
+
+def cgroup_cpu_limit(root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
+    """CPUs allowed by the cgroup CPU quota (rounded up), or None when unlimited.
+
+    Reads cgroup v2's ``cpu.max`` and v1's ``cpu.cfs_quota_us`` /
+    ``cpu.cfs_period_us`` for this process's group and every ancestor, and
+    keeps the tightest, as the JVM and Go's runtime do.
+
+    Examples
+    --------
+    >>> from fastconv._threads import cgroup_cpu_limit
+    >>> n = cgroup_cpu_limit()
+    >>> n is None or n >= 1
+    True
+    """
+    try:
+        with open(proc_cgroup) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":                       # cgroup v2
+            bases, names = [root], ("cpu.max",)
+        elif "cpu" in controllers.split(","):       # cgroup v1
+            bases = [os.path.join(root, c) for c in (controllers, "cpu", "cpu,cpuacct")]
+            names = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+        else:
+            continue
+        for base in bases:
+            rel = path.strip("/")
+            while True:
+                q = _read_quota(os.path.join(base, rel), names)
+                if q is not None:
+                    limits.append(q)
+                if not rel:
+                    break
+                rel = os.path.dirname(rel)
+    return max(1, math.ceil(min(limits))) if limits else None
+
+
+def _read_quota(folder, names):
+    try:
+        if len(names) == 1:
+            with open(os.path.join(folder, names[0])) as f:
+                quota, period = (f.read().split() + ["100000"])[:2]
+        else:
+            with open(os.path.join(folder, names[0])) as f:
+                quota = f.read().strip()
+            with open(os.path.join(folder, names[1])) as f:
+                period = f.read().strip()
+    except (OSError, ValueError):
+        return None
+    if quota in ("max", "-1"):
+        return None
+    try:
+        quota, period = int(quota), int(period)
+    except ValueError:
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 @lru_cache(maxsize=None)
-def _machine_cores():
-    # Asked once: every call resolves its thread count, and the affinity
-    # system call was a tenth of auto's dispatch time on a 30 us call.
+def default_num_threads():
+    """The thread count when none was set: the environment, else the CPUs allowed.
+
+    Asked once per process: every call resolves its thread count, and the
+    affinity system call was a tenth of auto's dispatch time on a 30 us call.
+
+    Examples
+    --------
+    >>> from fastconv._threads import default_num_threads
+    >>> default_num_threads() >= 1
+    True
+    """
+    for name in ("FASTCONV_NUM_THREADS", "OMP_NUM_THREADS"):
+        n = _parse_count(os.environ.get(name), name)
+        if n is not None:
+            return n
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return max(1, min(cpus, quota) if quota else cpus)
 
 
 def get_num_threads():
     """Return the thread count fastconv's kernels use.
+
+    ``set_num_threads`` wins; otherwise ``FASTCONV_NUM_THREADS``, then
+    ``OMP_NUM_THREADS``, then the CPUs the affinity mask and cgroup quota allow.
 
     Examples
     --------
@@ -33,7 +144,7 @@ def get_num_threads():
     >>> fastconv.get_num_threads() >= 1
     True
     """
-    return _n_threads if _n_threads is not None else _machine_cores()
+    return _n_threads if _n_threads is not None else default_num_threads()
 
 
 def _check_count(n):
@@ -51,7 +162,8 @@ def set_num_threads(n):
     Parameters
     ----------
     n : int or None
-        Threads to use; ``None`` restores the default, the machine's cores.
+        Threads to use; ``None`` restores the default (``FASTCONV_NUM_THREADS``,
+        ``OMP_NUM_THREADS``, else the CPUs this process may use).
 
     Examples
     --------
@@ -91,25 +203,73 @@ class num_threads:
         return False
 
 
+def _blas_controllers():
+    """threadpoolctl's handles on every loaded BLAS, listed again when a new one loads
+    (importing the Cython GEMM loads scipy's OpenBLAS beside numpy's)."""
+    from threadpoolctl import ThreadpoolController
+    ctl = _blas["controller"]
+    if ctl is None or _blas.get("modules") != _loaded_blas_count():
+        ctl = ThreadpoolController()
+        _blas["controller"] = ctl
+        _blas["modules"] = _loaded_blas_count()
+    return [c for c in ctl.lib_controllers if c.user_api == "blas"]
+
+
+def _loaded_blas_count():
+    import sys
+    return sum(1 for m in ("numpy", "scipy.linalg", "fastconv._cython.gemm") if m in sys.modules)
+
+
 def apply_blas_threads(force=False):
     """Push the thread count to the loaded BLAS libraries (threadpoolctl).
 
     Cheap after the first call: threadpoolctl is consulted only when the count
-    changed since it was last applied.
+    changed since it was last applied.  While a call holds BLAS at one thread
+    (:class:`single_threaded_blas`) the new count is only recorded; the last
+    holder to leave applies it.
     """
-    global _blas_applied, _blas_controller
     n = get_num_threads()
-    if _blas_applied == n and not force:
+    if _blas["applied"] == n and not force:
         return
     with _lock:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - a declared dependency
-            return
-        if _blas_controller is None:
-            _blas_controller = ThreadpoolController()
-        _blas_controller.limit(limits=n, user_api="blas")
-        _blas_applied = n
+        if _blas["hold"] == 0:
+            _set_blas(n)
+
+
+def _set_blas(n):
+    # Caller holds _lock.
+    for lib in _blas_controllers():
+        lib.set_num_threads(n)
+    _blas["applied"] = n
+
+
+class single_threaded_blas:
+    """Hold every BLAS library at one thread for the duration of a block.
+
+    fastconv's products run as one single-threaded BLAS call per block on its
+    own OpenMP team (``fastconv._cython.gemm``).  A BLAS that starts its own
+    threads inside that team oversubscribes the cores, prints OpenBLAS's
+    "Detect OpenMP Loop" warning, and can round differently (other tail
+    kernels), so results would depend on what other Python threads do.  The
+    hold is counted across Python threads: BLAS returns to fastconv's thread
+    count when the last holder leaves, and ``set_num_threads`` meanwhile only
+    records the count.
+    """
+
+    def __enter__(self):
+        with _lock:
+            if _blas["hold"] == 0 and _blas["applied"] != 1:
+                _set_blas(1)
+            _blas["hold"] += 1
+        return self
+
+    def __exit__(self, *exc):
+        with _lock:
+            _blas["hold"] -= 1
+            n = get_num_threads()
+            if _blas["hold"] == 0 and _blas["applied"] != n:
+                _set_blas(n)
+        return False
 
 
 _numba_layer_set = False
@@ -128,6 +288,26 @@ def _pick_numba_layer(numba):
             continue
         numba.config.THREADING_LAYER = "threadsafe"
         return
+
+
+def size_numba_pool():
+    """Size Numba's pool by fastconv's default count, if Numba has not loaded yet.
+
+    Numba sizes its pool from the host's cores when it loads: in a container
+    allowed 2 of 64 CPUs it would start 64 threads.  An explicit
+    ``NUMBA_NUM_THREADS`` is left as it is.  Imports Numba (the caller is
+    about to).
+    """
+    if "numba" in sys.modules or os.environ.get("NUMBA_NUM_THREADS"):
+        return
+    # Set only while numba.config reads it, so child processes do not inherit it.
+    os.environ["NUMBA_NUM_THREADS"] = str(max(get_num_threads(), default_num_threads()))
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        os.environ.pop("NUMBA_NUM_THREADS", None)
 
 
 def numba_threads(n):

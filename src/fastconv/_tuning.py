@@ -113,7 +113,7 @@ def update(section, key, value):
     """Set ``data[section][key] = value`` in the file, merging with other writers."""
     with _locked():
         data = load()
-        data[section][key] = value
+        data.setdefault(section, {})[key] = value
         _write(data)
 
 

@@ -10,3 +10,7 @@ cache functions built from closures on disk, and a compile in every new
 process is the cost this engine exists to avoid.  The C side shares one
 driver (csrc/winograd_driver.h).
 """
+from .._threads import size_numba_pool
+
+# Before any kernel module imports numba: its pool is sized when it loads.
+size_numba_pool()

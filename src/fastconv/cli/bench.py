@@ -61,16 +61,18 @@ def environment(counts):
     True
     """
     import fastconv
-    from fastconv import _threads
+    from fastconv import _select, _threads, _tuning
     env = {
         "fastconv": fastconv.__version__, "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
+        "cpu": _tuning.cpu_name(), "isa": _select.isa_class(),
         "numpy": _version("numpy"), "scipy": _version("scipy"), "numba": _version("numba"),
         "torch": _version("torch"), "cv2": _version("cv2"),
         "threads": counts,
         "blas": _threads.blas_info(),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
+                                                "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "FASTCONV_ISA",
+                                                "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     try:
@@ -85,6 +87,10 @@ def format_environment(env):
     lines = [f"fastconv {env['fastconv']} bench  (Python {env['python']}, numpy {env['numpy']}, "
              f"scipy {env['scipy']}, numba {env['numba']}, torch {env['torch'] or 'n/a'}, "
              f"cv2 {env['cv2'] or 'n/a'})"]
+    caps = {k: v for k, v in env["env"].items()
+            if k in ("FASTCONV_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") and v is not None}
+    lines.append(f"CPU: {env.get('cpu', '?')}   fastconv kernels: {env.get('isa', '?')}   caps: "
+                 + (", ".join(f"{k}={v}" for k, v in caps.items()) or "none"))
     lines.append("threads: " + ", ".join(f"{k} {v}" for k, v in env["threads"].items()))
     for lib in env["blas"] or [{"internal_api": "none found", "version": "", "architecture": "?",
                                 "num_threads": "?"}]:
