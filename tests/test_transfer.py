@@ -553,29 +553,6 @@ class TestTransferData:
 # The documented example: ImageNet weights -> a small folder of images
 # =============================================================================
 
-def _torchvision_vgg16(torch):
-    """torchvision's VGG16, layer for layer (names, shapes, order), without torchvision."""
-    tnn = torch.nn
-    layers, c = [], 3
-    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
-        if v == "M":
-            layers.append(tnn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [tnn.Conv2d(c, v, kernel_size=3, padding=1), tnn.ReLU(inplace=True)]
-            c = v
-
-    class VGG(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features = tnn.Sequential(*layers)
-            self.avgpool = tnn.AdaptiveAvgPool2d((7, 7))
-            self.classifier = tnn.Sequential(tnn.Linear(512 * 7 * 7, 4096), tnn.ReLU(True), tnn.Dropout(),
-                                             tnn.Linear(4096, 4096), tnn.ReLU(True), tnn.Dropout(),
-                                             tnn.Linear(4096, 1000))
-
-    return VGG()
-
-
 def _image_folder(root, per_class=4, size=40):
     """Three classes told apart by their dominant colour; PNG and JPEG files, as users keep them."""
     from PIL import Image
@@ -589,14 +566,19 @@ def _image_folder(root, per_class=4, size=40):
     (root / "red" / "notes.txt").write_text("not an image: skipped")
 
 
-def _load_example(name):
+def _load_script(relpath):
+    """A script of the repository (examples/, benchmarks/) as a module."""
     import importlib.util
     import pathlib
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    path = pathlib.Path(__file__).resolve().parents[1] / relpath
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_example(name):
+    return _load_script(f"examples/{name}.py")
 
 
 class TestFolderExample:
@@ -604,7 +586,8 @@ class TestFolderExample:
         torch = pytest.importorskip("torch")
         pytest.importorskip("PIL")
         torch.manual_seed(0)
-        tv = _torchvision_vgg16(torch)
+        # torchvision's VGG16 layer for layer (names, shapes, order), built without torchvision.
+        tv = _load_script("benchmarks/bench_inference.py").torch_vgg16(torch)
         sd = tv.state_dict()
         assert sum(v.numel() for v in sd.values()) == 138_357_544  # torchvision's VGG16
         weights = tmp_path / "vgg16.pth"

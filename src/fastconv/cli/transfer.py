@@ -221,8 +221,9 @@ def fit(model, opt, x, y, cap, batch, rng, patience=20, shift=0, bn_frozen=False
 
     Training goes on past the first epoch at training accuracy 1.0 (measured
     after every epoch on the unaugmented images, eval mode): stopping there
-    leaves a network that fits its images with a small margin, and on the
-    validation images it scored 10 points lower at 5 shots (docs/transfer.md).
+    leaves a network that fits its images with a small margin: on held-out
+    training images (seed 0, 5 digits per class) it scored 0.78 against
+    0.88 when trained on to the plateau (docs/transfer.md).
     It stops when the mean training loss has not fallen 1% (and 0.001) below
     its best for ``patience`` epochs (``'plateau'``) or after ``cap`` epochs (``'cap'``).
 
