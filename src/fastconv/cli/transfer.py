@@ -55,6 +55,13 @@ def _int_list(text):
 
 
 def add_arguments(parser):
+    parser.description = (
+        "When does transfer learning pay? A small ResNet is pre-trained on classes 0-4 (the source: all of "
+        "their training images) and learns classes 5-9 (the target) from --shots images per class three ways: "
+        "frozen features + a new head, fine-tuned whole, and the same network from scratch, trained past "
+        "fitting its images until its training loss stops falling (epochs printed, capped by --cap). Each "
+        "shot count runs at --seeds seeds; the table gives test accuracy on classes 5-9, mean ± std over "
+        "seeds. See docs/transfer.md.")
     parser.add_argument("--data", default="default",
                         help="'default' (the embedded MNIST digits: 400 train / 100 test per class), "
                              "'fashion' (Fashion-MNIST from Debian's dataset-fashion-mnist), 'auto' "
