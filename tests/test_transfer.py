@@ -377,35 +377,122 @@ def test_check_state_dict_accepts_a_matching_dict():
 # The example: fastconv transfer
 # =============================================================================
 
-# Every stage once, on a few dozen embedded digits; one thread, as on a shared machine.
-TINY_EXAMPLE = ["--pretrain-per-class", "10", "--pretrain-epochs", "1", "--shots", "4", "--head-epochs", "2",
-                "--finetune-epochs", "1", "--scratch-epochs", "1", "--batch", "10", "--width", "4",
-                "--test-per-class", "5", "--threads", "1"]
+# Every stage at two shot counts and two seeds, on a few dozen embedded digits; one thread.
+TINY_EXAMPLE = ["--pretrain-per-class", "10", "--pretrain-images", "50", "--shots", "2,1", "--seeds", "2",
+                "--head-epochs", "2", "--head-copies", "1", "--cap", "3", "--patience", "2", "--batch", "10",
+                "--width", "4", "--test-per-class", "5", "--threads", "1"]
 
 
-class TestTransferExample:
-    def test_runs_every_stage_and_says_whether_the_target_is_met(self, capsys):
+def _transfer_args(*extra):
+    import argparse
+    from fastconv.cli.transfer import add_arguments
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args([*TINY_EXAMPLE, *extra])
+
+
+class TestTransferCurve:
+    def test_tiny_run_prints_the_table_and_writes_json_and_png(self, tmp_path, capsys):
+        import json
         import fastconv
         from fastconv.cli import main
         threads = fastconv.get_num_threads()
-        assert main(["transfer", *TINY_EXAMPLE]) == 0
+        js, png = tmp_path / "curve.json", tmp_path / "curve.png"
+        assert main(["transfer", *TINY_EXAMPLE, "--json", str(js), "--plot", str(png)]) == 0
         out = capsys.readouterr().out
-        for line in ("pre-trained on classes 0-4: test accuracy", "frozen features + new head:",
-                     "fine-tuned whole network:", "from scratch:", "head on 60 features (stages)",
-                     "frozen features + new head vs scratch:", "the 10-point target"):
+        for line in ("| shots | frozen + head | fine-tuned | scratch (fitted) |", "cap 3 epochs",
+                     "seed 1,   2 shots: frozen", "first 1.0 at epoch", "mean ± std over 2 seed(s)"):
             assert line in out
         assert fastconv.get_num_threads() == threads  # --threads is scoped to the run
+        doc = json.loads(js.read_text())
+        assert doc["data"] == "MNIST (embedded 5,000 digits)"
+        assert list(doc["shots"]) == ["1", "2"]
+        for row in doc["shots"].values():
+            assert set(row) == {"frozen", "finetune", "scratch"}
+            for entry in row.values():
+                runs = np.array(entry["runs"])
+                assert len(runs) == 2 and ((0 <= runs) & (runs <= 1)).all()
+                assert entry["mean"] == pytest.approx(runs.mean())
+                assert entry["std"] == pytest.approx(runs.std(ddof=1))
+            scratch = row["scratch"]
+            assert all(1 <= e <= 3 for e in scratch["epochs"])  # the cap holds
+            assert set(scratch["stopped"]) <= {"plateau", "cap"} and len(scratch["train_acc"]) == 2
+        assert doc["protocol"]["cap"] == 3 and doc["protocol"]["seeds"] == 2
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        import matplotlib.pyplot as plt
+        assert plt.imread(str(png)).shape[:2] == (450, 650)
 
-    def test_experiment_returns_the_three_accuracies(self):
-        import argparse
-        from fastconv.cli.transfer import add_arguments, experiment
-        p = argparse.ArgumentParser()
-        add_arguments(p)
-        results = experiment(p.parse_args([*TINY_EXAMPLE, "--features", "last"]), log=lambda msg: None)
-        assert list(results) == ["frozen features + new head", "fine-tuned (body lr x0.1)",
-                                 "from scratch (same images)"]
-        assert all(0.0 <= a <= 1.0 for a in results.values())
+    def test_summary_std_is_over_seeds(self):
+        from fastconv.cli.transfer import summarise
+        runs = [{5: {"frozen": {"acc": a, "epochs": 3}}} for a in (0.2, 0.4, 0.9)]
+        entry = summarise(runs, [5])["5"]["frozen"]
+        assert entry["runs"] == [0.2, 0.4, 0.9] and entry["epochs"] == [3, 3, 3]
+        assert entry["mean"] == pytest.approx(0.5) and entry["std"] == pytest.approx(np.std([0.2, 0.4, 0.9], ddof=1))
+        assert summarise(runs[:1], [5])["5"]["frozen"]["std"] == 0.0
 
+    def test_plot_has_one_line_per_stage_on_a_log_axis(self, tmp_path, monkeypatch):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from fastconv.cli.transfer import write_plot
+        captured = {}
+        monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+        e = {"mean": 0.5, "std": 0.1, "runs": [0.4, 0.6]}
+        write_plot(tmp_path / "c.png", {n: {"frozen": e, "finetune": e, "scratch": e} for n in ("1", "5", "50")}, "t")
+        ax = captured["fig"].axes[0]
+        assert ax.get_xscale() == "log"
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["frozen + head", "fine-tuned",
+                                                                        "scratch (fitted)"]
+        plt.close(captured["fig"])
+
+
+class TestScratchFit:
+    """fit: the schedule of the from-scratch baseline (and of fine-tuning)."""
+
+    def _net(self):
+        nn.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+
+    def test_trains_past_fitting_until_the_loss_stops_falling(self):
+        from fastconv.cli.transfer import fit
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((12, 1, 4, 4)).astype(np.float32)
+        y = np.arange(12) % 3
+        model = self._net()
+        r = fit(model, optim.Adam(model.parameters(), lr=0.05), x, y, 1000, 12, rng, patience=5)
+        assert r["stopped"] == "plateau" and r["train_acc"] == 1.0
+        assert r["fit_epoch"] is not None and r["fit_epoch"] < r["epochs"] < 1000
+        assert r["loss"] < 0.05
+
+    def test_stops_at_the_cap_and_reports_it(self):
+        from fastconv.cli.transfer import fit
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((12, 1, 4, 4)).astype(np.float32)
+        model = self._net()
+        r = fit(model, optim.SGD(model.parameters(), lr=1e-3), x, np.arange(12) % 3, 4, 12, rng, patience=50)
+        assert r == {**r, "stopped": "cap", "epochs": 4}
+
+    def test_unfittable_images_stop_at_the_plateau_below_one(self):
+        from fastconv.cli.transfer import fit
+        rng = np.random.default_rng(0)
+        x = np.zeros((6, 1, 4, 4), np.float32)  # identical images, different labels
+        model = self._net()
+        r = fit(model, optim.Adam(model.parameters(), lr=0.05), x, np.arange(6) % 3, 500, 6, rng, patience=5)
+        assert r["stopped"] == "plateau" and r["train_acc"] < 1.0 and r["fit_epoch"] is None
+
+    def test_each_run_reports_the_epochs_of_scratch_and_fine_tuning(self):
+        from fastconv.cli.transfer import few_shot, prepare, pretrain
+        args = _transfer_args()
+        data = prepare(args)
+        state, _ = pretrain(args, data, 0, log=lambda msg: None)
+        out = few_shot(args, data, state, 0, 2)
+        assert list(out) == ["frozen", "finetune", "scratch"]
+        for stage in ("finetune", "scratch"):
+            assert 1 <= out[stage]["epochs"] <= 3 and out[stage]["stopped"] in ("plateau", "cap")
+        assert all(0.0 <= r["acc"] <= 1.0 for r in out.values())
+
+
+class TestTransferData:
     def test_missing_fashion_says_how_to_install(self, tmp_path, monkeypatch, capsys):
         from fastconv.cli import main
         from fastconv.data import mnist as mnist_mod
@@ -416,19 +503,32 @@ class TestTransferExample:
         assert "pre-trained" not in captured.out  # failed before any training
 
     def test_auto_falls_back_to_the_embedded_digits(self, tmp_path, monkeypatch):
-        import argparse
-        from fastconv.cli.transfer import add_arguments, prepare
+        from fastconv.cli.transfer import prepare
         from fastconv.data import mnist as mnist_mod
         monkeypatch.setattr(mnist_mod, "FASHION_DIR", tmp_path / "absent")
-        p = argparse.ArgumentParser()
-        add_arguments(p)
-        data = prepare(p.parse_args([*TINY_EXAMPLE, "--data", "auto"]))
-        assert data["name"].startswith("MNIST")
-        assert data["new"][0].shape == (20, 1, 28, 28) and sorted(set(data["new"][1])) == [0, 1, 2, 3, 4]
+        data = prepare(_transfer_args("--data", "auto"))
+        assert data["name"].startswith("MNIST") and data["shots"] == [1, 2]
+        assert data["target_test"][0].shape == (25, 1, 28, 28)
+        assert sorted(set(data["target_test"][1])) == [0, 1, 2, 3, 4]
+
+    def test_fashion_pretrains_on_all_of_classes_0_to_4(self):
+        from fastconv.cli.transfer import prepare, _take
+        from fastconv.data.mnist import FASHION_DIR
+        if not FASHION_DIR.is_dir():
+            pytest.skip(f"Fashion-MNIST is not installed in {FASHION_DIR} (Debian: dataset-fashion-mnist)")
+        data = prepare(_transfer_args("--data", "fashion", "--test-per-class", "0"))
+        assert data["name"] == "Fashion-MNIST"
+        x_old, y_old = _take(*data["train"], range(5), 0, np.random.default_rng(0))
+        assert x_old.shape == (30000, 1, 28, 28) and np.bincount(y_old).tolist() == [6000] * 5
+        assert data["target_test"][0].shape[0] == 5000
 
     @pytest.mark.parametrize("args, match", [
-        (["--shots", "0"], "--shots must be >= 1"),
+        (["--shots", "0"], "--shots must be a comma-separated list of positive ints"),
+        (["--shots", "5,x"], "--shots must be a comma-separated list of positive ints"),
+        (["--shots", "401"], "--shots: 401 images per class asked"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
         (["--shift", "-1"], "--shift must be >= 0"),
+        (["--scratch-lr", "0"], "--scratch-lr must be > 0"),
         (["--threads", "0"], "--threads must be >= 1"),
     ])
     def test_bad_arguments_are_usage_errors(self, args, match, capsys):
@@ -447,3 +547,86 @@ class TestTransferExample:
         assert build(5, 4, 0, "last").fc.weight.shape == (5, 32)
         with pytest.raises(ValueError, match="features must be one of"):
             build(5, 4, 0, "middle")
+
+
+# =============================================================================
+# The documented example: ImageNet weights -> a small folder of images
+# =============================================================================
+
+def _image_folder(root, per_class=4, size=40):
+    """Three classes told apart by their dominant colour; PNG and JPEG files, as users keep them."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            img = rng.integers(0, 90, (size, size, 3)).astype(np.uint8)
+            img[..., label] = rng.integers(160, 255, (size, size))
+            Image.fromarray(img).save(root / name / f"{i}.{'png' if i % 2 else 'jpg'}")
+    (root / "red" / "notes.txt").write_text("not an image: skipped")
+
+
+def _load_script(relpath):
+    """A script of the repository (examples/, benchmarks/) as a module."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / relpath
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_example(name):
+    return _load_script(f"examples/{name}.py")
+
+
+class TestFolderExample:
+    def test_vgg16_torchvision_weights_head_then_top_block_on_a_folder(self, tmp_path, capsys):
+        torch = pytest.importorskip("torch")
+        pytest.importorskip("PIL")
+        torch.manual_seed(0)
+        # torchvision's VGG16 layer for layer (names, shapes, order), built without torchvision.
+        tv = _load_script("benchmarks/bench_inference.py").torch_vgg16(torch)
+        sd = tv.state_dict()
+        assert sum(v.numel() for v in sd.values()) == 138_357_544  # torchvision's VGG16
+        weights = tmp_path / "vgg16.pth"
+        torch.save(sd, weights)
+        first = sd["features.0.weight"].numpy().copy()
+        top = sd["features.28.weight"].numpy().copy()
+        fc2 = sd["classifier.3.weight"][:4, :4].numpy().copy()
+        del tv, sd
+        _image_folder(tmp_path / "images")
+        ex = _load_example("transfer_folder")
+        args = ex.parse_args(["--weights", str(weights), "--images", str(tmp_path / "images"), "--size", "32",
+                              "--head-epochs", "30", "--head-lr", "0.01", "--finetune-epochs", "1",
+                              "--batch", "8"])
+        model, scores = ex.train(args)
+        out = capsys.readouterr().out
+        for line in ("12 images of 3 classes (blue, green, red): 9 train, 3 held out", "vgg16: loaded",
+                     "new head classifier[6]: 4096 features -> 3 classes", "head: 30 epochs",
+                     "fine-tuned top block: 1 epochs"):
+            assert line in out
+        assert model.classifier[6].weight.shape == (3, 4096)
+        sd = model.state_dict()
+        assert np.array_equal(sd["features.0.weight"], first)  # the body stayed frozen
+        assert not np.array_equal(sd["features.28.weight"], top)  # the top block was fine-tuned
+        assert not np.array_equal(sd["classifier.3.weight"][:4, :4], fc2)
+        assert set(scores) == {"head", "finetune"} and all(0.0 <= v <= 1.0 for v in scores.values())
+
+    def test_folder_errors_name_the_directory(self, tmp_path):
+        ex = _load_example("transfer_folder")
+        with pytest.raises(FileNotFoundError, match="--images: no directory"):
+            ex.load_folder(tmp_path / "absent", 32)
+        (tmp_path / "one").mkdir()
+        with pytest.raises(ValueError, match="at least two sub-directories"):
+            ex.load_folder(tmp_path, 32)
+
+    def test_preprocessing_follows_the_weights(self):
+        ex = _load_example("transfer_folder")
+        img = np.full((1, 2, 2, 3), 255, np.uint8)
+        assert np.allclose(ex.preprocess(img, "inception_v3", "w.pth"), 1.0)
+        torch_x = ex.preprocess(img, "vgg16", "w.pth")
+        assert np.allclose(torch_x[0, :, 0, 0], (1 - ex.IMAGENET_MEAN) / ex.IMAGENET_STD)
+        keras_x = ex.preprocess(img, "vgg16", "w.weights.h5")
+        assert np.allclose(keras_x[0, :, 0, 0], 255 - ex.CAFFE_MEAN_BGR)
