@@ -340,6 +340,8 @@ def blas_info():
 # and routes Numba kernels to the Cython engine's (``_engines.kernels``).
 _forked = False
 _NATIVE = ("fastconv._cython.", "fastconv._numba.", "numba.np.ufunc.", "torch")
+# Native modules that start no threads: the CPU probe, loaded by every import.
+_NO_THREADS = frozenset({"fastconv._cython.isa"})
 
 
 def forked():
@@ -357,7 +359,8 @@ def forked():
 
 def _after_fork_in_child():
     global _forked, _lock
-    _forked = _forked or any(name.startswith(_NATIVE) for name in list(sys.modules))
+    _forked = _forked or any(name.startswith(_NATIVE) and name not in _NO_THREADS
+                             for name in list(sys.modules))
     # A lock another thread held at the fork stays held in the child for ever.
     _lock = threading.Lock()
     # BLAS gets the child's count (1) on its next use; a hold taken by a
