@@ -587,7 +587,7 @@ class TestFolderExample:
         pytest.importorskip("PIL")
         torch.manual_seed(0)
         # torchvision's VGG16 layer for layer (names, shapes, order), built without torchvision.
-        tv = _load_script("benchmarks/bench_inference.py").torch_vgg16(torch)
+        tv = _load_script("benchmarks/_torch_nets.py").torch_vgg16(torch)
         sd = tv.state_dict()
         assert sum(v.numel() for v in sd.values()) == 138_357_544  # torchvision's VGG16
         weights = tmp_path / "vgg16.pth"
