@@ -37,7 +37,9 @@ def run_isolated(code, timeout=120):
     import subprocess
     import sys
     import textwrap
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    # The fastconv this run imported (an installed copy in CI, the source tree in development).
+    import fastconv
+    src = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
     try:
         res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,

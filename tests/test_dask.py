@@ -7,6 +7,8 @@ boundary, chunks smaller than the kernel, kernels larger than the array,
 uneven chunks and even kernels.  The grid runs on dask's synchronous
 scheduler; the threaded scheduler and a LocalCluster get a few cases each.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -338,7 +340,10 @@ class TestPredict:
 @pytest.fixture(scope="module")
 def cluster_client():
     distributed = pytest.importorskip("distributed")
-    # One nanny worker process: it sets OMP_NUM_THREADS=1, as in production.
+    # One nanny worker process: it sets OMP_NUM_THREADS=1, as in production.  distributed
+    # sets it in this process's environment too (and leaves it): restored afterwards, so that
+    # later tests' subprocesses do not inherit it.
+    saved = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                                        dashboard_address=None, memory_limit="1GB")
     client = distributed.Client(cluster)
@@ -347,6 +352,8 @@ def cluster_client():
     finally:
         client.close()
         cluster.close()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 class TestLocalCluster:

@@ -133,7 +133,10 @@ class TestTuningCache:
         code = ("import fastconv; e = fastconv.explain((1, 2, 24, 24), (2, 2, 3, 3), padding=1); "
                 "print(e.reason)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**__import__("os").environ, "FASTCONV_CACHE_DIR": str(private_cache)})
+                             # the same thread count as this process (part of the cache key),
+                             # whatever an earlier test left in the environment
+                             env={**__import__("os").environ, "FASTCONV_CACHE_DIR": str(private_cache),
+                                  "FASTCONV_NUM_THREADS": str(fastconv.get_num_threads())})
         assert out.stdout.startswith("measured by tune()")
 
     @pytest.mark.parametrize("content", ["{not json", json.dumps({"library": "other"}), json.dumps([1, 2])])
