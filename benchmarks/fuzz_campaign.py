@@ -3,8 +3,7 @@
 Draws random calls (tests/fuzz_harness.py's generator), runs them in a
 worker process in batches, checks each against its oracle and prints the
 counts of calls, crashes, hangs, wrong results and unclear errors, plus the
-calls that hit a defect of the known list (fixed on another branch), and the
-first few examples of each failure kind.
+first few examples of each failure kind.  Every drawn call is run and counted.
 
     python benchmarks/fuzz_campaign.py --calls 100000 [--seed 1] [--minutes 30] [--api conv2d]
 
@@ -35,9 +34,6 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None,
                     help="FASTCONV_NUM_THREADS of the worker (default: fastconv's); 1 runs many more calls "
                          "a second on a loaded machine, where OpenMP teams wait on busy cores")
-    ap.add_argument("--include-known", action="store_true",
-                    help="also run the calls of the known-defect list (each crash restarts the worker, "
-                         "seconds apiece); by default they are drawn, counted and not run")
     ap.add_argument("--examples", type=int, default=3, help="examples printed per failure kind")
     ap.add_argument("--every", type=float, default=60.0, help="seconds between progress lines")
     args = ap.parse_args(argv)
@@ -50,46 +46,33 @@ def main(argv=None):
     worker = fh.Worker(timeout=args.timeout,
                        env={"FASTCONV_NUM_THREADS": str(args.threads)} if args.threads else None)
     counts = collections.Counter()
-    known = collections.Counter()
     examples = collections.defaultdict(list)
     t0 = last = time.monotonic()
     stop = t0 + 60 * args.minutes if args.minutes else float("inf")
     try:
         while counts["calls"] < args.calls and time.monotonic() < stop and not stopped:
             batch = [fh.gen_case(r, args.api) for _ in range(min(args.batch, args.calls - counts["calls"]))]
-            if not args.include_known:
-                skipped = [c for c in batch if fh.known_defect(c)]
-                for c in skipped:
-                    known["not run: " + fh.known_defect(c)] += 1
-                batch = [c for c in batch if not fh.known_defect(c)]
             for case, outcome in zip(batch, worker.run(batch)):
                 counts["calls"] += 1
                 kind, detail = fh.verdict(case, outcome)
-                defect = fh.known_defect(case)
-                if kind != "ok" and defect:
-                    known[defect] += 1
-                    continue
                 counts[kind] += 1
                 if kind != "ok" and len(examples[kind]) < args.examples:
                     examples[kind].append(f"{fh.describe(case)}\n      -> {detail}")
             if time.monotonic() - last > args.every:
                 last = time.monotonic()
-                print(_line(counts, known, last - t0), flush=True)
+                print(_line(counts, last - t0), flush=True)
     finally:
         worker.close()
-    print(_line(counts, known, time.monotonic() - t0))
+    print(_line(counts, time.monotonic() - t0))
     for kind in FAILURES:
         for ex in examples[kind]:
             print(f"  {kind}: {ex}")
-    for defect, n in known.most_common():
-        print(f"  known defect (robust branch), {n} calls: {defect}")
     return 1 if any(counts[k] for k in FAILURES) else 0
 
 
-def _line(counts, known, seconds):
+def _line(counts, seconds):
     return (f"{counts['calls']:,} calls in {seconds:,.0f} s ({counts['calls'] / max(seconds, 1e-9):,.0f}/s): "
-            + ", ".join(f"{counts[k]} {k}" for k in ("crash", "hang", "wrong", "unclear"))
-            + f"; {sum(known.values())} on known defects (not counted as calls)")
+            + ", ".join(f"{counts[k]} {k}" for k in FAILURES))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ scipy.ndimage for the scipy-semantics functions, PyTorch for pooling):
 ``unclear``  any other exception, or one that names no argument;
 ``crash``, ``hang``.
 
-Cases in the robust helper's list of known defects (issue 18, parts 1-2) are
-labelled by :func:`known_defect` and counted apart by the campaign; the test
-does not draw them.
+Every drawn case is run and counted: the defects that once had to be drawn
+apart (absurd geometry, empty inputs handed to scipy, the median of NaN) are
+fixed, so the test and the campaign draw them like any other case.
 """
 import os
 import pickle
@@ -210,24 +210,6 @@ _GEN = {"conv2d": _gen_conv2d, "convolve2d": _gen_signal, "correlate2d": _gen_si
 
 def _ints(v):
     return [v] if isinstance(v, int) else list(v) if isinstance(v, tuple) else []
-
-
-def known_defect(case):
-    """The defect of the robust helper's list (issue 18 parts 1-2) this case may
-    hit, or None.  Those are fixed on another branch; the campaign counts them
-    apart and the test does not draw them."""
-    api, kw = case["api"], case["kwargs"]
-    geometry = [n for k in ("stride", "padding", "dilation", "kernel_size") for n in _ints(kw.get(k))]
-    if any(abs(n) >= 10 ** 6 for n in geometry):
-        return "absurd geometry (huge padding/stride/dilation/window: SIGSEGV, hang, stray values, overflow)"
-    if api in ("convolve2d", "correlate2d") and any(a["values"].size == 0 for a in case["arrays"].values()):
-        # Empty inputs are handed to scipy: SIGFPE with wrap/symm, and in
-        # 'full' mode scipy's own "negative dimensions are not allowed".
-        return "empty input handed to scipy (SIGFPE with wrap/symm; 'negative dimensions' in full mode)"
-    if api == "median_filter" and case["arrays"]["image"]["values"].dtype.kind == "f" and \
-            not np.isfinite(case["arrays"]["image"]["values"]).all():
-        return "median of NaN"
-    return None
 
 
 # --- the worker ----------------------------------------------------------------

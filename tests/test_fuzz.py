@@ -17,7 +17,7 @@ import os
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import fuzz_harness as fh  # noqa: E402
@@ -36,9 +36,6 @@ def worker():
 
 def _check(worker, r, api):
     case = fh.gen_case(r, api)
-    # Defects of the robust branch's list (issue 18 parts 1-2), fixed there:
-    # absurd geometry, empty wrap/symm, NaN medians.
-    assume(fh.known_defect(case) is None)
     (outcome,) = worker.run([case])
     kind, detail = fh.verdict(case, outcome)
     assert kind == "ok", f"{kind}: {fh.describe(case)} -> {detail}"

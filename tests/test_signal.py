@@ -218,6 +218,13 @@ class TestEmptyInputs:
         assert out.shape == ref.shape and out.dtype == ref.dtype
         np.testing.assert_array_equal(out, ref)
 
+    @pytest.mark.parametrize("func", FUNCS)
+    def test_full_mode_of_two_empty_axes_is_refused_by_name(self, func):
+        # scipy passes on numpy's "negative dimensions are not allowed" here,
+        # which names neither input (found by the fuzz campaign).
+        with pytest.raises(ValueError, match=r"in1 \(0, 0\) and in2 \(0, 2\).*\(-1, 1\)"):
+            getattr(fastconv, func)(np.ones((0, 0)), np.ones((0, 2)))
+
     @pytest.mark.parametrize("boundary", ["wrap", "symm"])
     @pytest.mark.parametrize("func", FUNCS)
     def test_empty_input_with_periodic_boundary_is_refused(self, func, boundary):

@@ -368,6 +368,11 @@ def signal_args(in1, in2, mode, boundary, what):
         raise ValueError(f"{what}: boundary {boundary!r} cannot extend an empty in1 (shape "
                          f"{in1.shape}) to the {_full_shape(in1.shape, in2.shape)} output of "
                          f"mode 'full'; use boundary='fill'")
+    if mode == "full" and any(n < 0 for n in _full_shape(in1.shape, in2.shape)):
+        # scipy asks numpy for the negative shape and passes on its "negative
+        # dimensions are not allowed", which names neither input.
+        raise ValueError(f"{what}: in1 {in1.shape} and in2 {in2.shape} are both empty along an axis, so "
+                         f"the mode 'full' output would have shape {_full_shape(in1.shape, in2.shape)}")
     return in1, in2, mode, bnd
 
 
