@@ -194,3 +194,37 @@ class TestNumbaPool:
             """, OMP_NUM_THREADS="1")
         assert r.returncode == 0, r.stderr
         assert int(r.stdout) == 1
+
+    def test_a_compile_after_the_pool_started_keeps_the_count(self):
+        # Numba re-reads NUMBA_NUM_THREADS at every compile and raised
+        # "Cannot set NUMBA_NUM_THREADS to a different value once the threads
+        # have been launched" on the first new signature (here a read-only
+        # input) once fastconv had dropped the variable (found by fuzzing).
+        pytest.importorskip("numba")
+        r = _run("""
+            import numpy as np, fastconv
+            a = np.ones((13, 16), np.float32); b = np.ones((6, 4), np.float32)
+            fastconv.convolve2d(a, b, "valid", backend="naive", engine="numba")
+            a.flags.writeable = False
+            fastconv.convolve2d(a, b, "valid", backend="naive", engine="numba")
+            import numba; print(numba.config.NUMBA_NUM_THREADS, numba.get_num_threads())
+            """, FASTCONV_NUM_THREADS="1")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["1", "1"]
+
+    def test_a_child_sizes_its_own_pool(self):
+        # The variable fastconv leaves set is marked as its own, so a child
+        # with another thread count does not inherit the parent's pool size.
+        pytest.importorskip("numba")
+        r = _run("""
+            import os, subprocess, sys, fastconv
+            from fastconv._threads import size_numba_pool
+            size_numba_pool()
+            env = dict(os.environ, FASTCONV_NUM_THREADS="2")
+            code = "import fastconv; from fastconv._threads import size_numba_pool; size_numba_pool(); " \\
+                   "import numba; print(numba.config.NUMBA_NUM_THREADS)"
+            print(os.environ["NUMBA_NUM_THREADS"], subprocess.run([sys.executable, "-c", code], env=env,
+                  capture_output=True, text=True).stdout.strip())
+            """, FASTCONV_NUM_THREADS="1")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["1", "2"]

@@ -294,6 +294,9 @@ def _pick_numba_layer(numba):
         return
 
 
+_NUMBA_MARK = "_FASTCONV_NUMBA_NUM_THREADS"
+
+
 def size_numba_pool():
     """Size Numba's pool by fastconv's default count, if Numba has not loaded yet.
 
@@ -302,16 +305,19 @@ def size_numba_pool():
     ``NUMBA_NUM_THREADS`` is left as it is.  Imports Numba (the caller is
     about to).
     """
-    if "numba" in sys.modules or os.environ.get("NUMBA_NUM_THREADS"):
+    if "numba" in sys.modules:
         return
-    # Set only while numba.config reads it, so child processes do not inherit it.
-    os.environ["NUMBA_NUM_THREADS"] = str(max(get_num_threads(), default_num_threads()))
+    env = os.environ
+    if env.get("NUMBA_NUM_THREADS") and env.get("NUMBA_NUM_THREADS") != env.get(_NUMBA_MARK):
+        return  # the user's, not one a parent fastconv set
+    # The variable must stay set: Numba re-reads its environment at every
+    # compile and raises once its pool has started if the count changed.  The
+    # mark lets a child process tell our value from a user's and size its own.
+    env["NUMBA_NUM_THREADS"] = env[_NUMBA_MARK] = str(max(get_num_threads(), default_num_threads()))
     try:
         import numba  # noqa: F401
     except ImportError:
         pass
-    finally:
-        os.environ.pop("NUMBA_NUM_THREADS", None)
 
 
 def numba_threads(n):

@@ -362,7 +362,7 @@ def signal_args(in1, in2, mode, boundary, what):
         raise ValueError("Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), "
                          "and 'symmetric' (or 'symm').")
     bnd = BOUNDARIES[boundary]
-    if bnd != "fill" and mode == "full" and in1.size == 0 and in2.size > 0:
+    if bnd != "fill" and mode == "full" and in1.size == 0:
         # scipy itself dies of SIGFPE here (its periodic index divides by the
         # empty axis): an empty array has no periodic or mirrored extension.
         raise ValueError(f"{what}: boundary {boundary!r} cannot extend an empty in1 (shape "
