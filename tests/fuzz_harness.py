@@ -316,7 +316,7 @@ class Worker:
         self.restarts = 0
 
     def _start(self):
-        self._buf = b""
+        self._buf = bytearray()
         self.proc = subprocess.Popen([sys.executable, "-c", "import fuzz_harness; fuzz_harness.worker_main()"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=self.env)
@@ -334,7 +334,8 @@ class Worker:
             if len(self._buf) >= 8:
                 need = 8 + struct.unpack("<Q", self._buf[:8])[0]
                 if len(self._buf) >= need:
-                    msg, self._buf = self._buf[8:need], self._buf[need:]
+                    msg = bytes(self._buf[8:need])
+                    del self._buf[:need]
                     return pickle.loads(msg)
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -342,7 +343,8 @@ class Worker:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 raise EOFError
-            self._buf += chunk
+            self._buf += chunk        # a bytearray: appending is amortised O(1), so a
+            #                           gigabyte result is not copied once per pipe read
 
     def run(self, batch):
         outcomes = []
