@@ -1,4 +1,6 @@
-/* Median filters: selection networks for 3x3 and 5x5, sliding windows otherwise.
+/* Median filters: selection networks for 3x3 and 5x5, sliding windows otherwise
+ * (a histogram for uint8, a sorted window for small float windows, a walk
+ * over ranks for the rest: median_rank_rows at the end).
  *
  * Each thread walks a block of output rows and keeps the kh padded input
  * rows it needs in a small ring (a padded row is built once and reused by kh
@@ -193,9 +195,101 @@ FC_MEDIAN_DEF(f32, float)
 FC_MEDIAN_DEF(f64, double)
 FC_MEDIAN_DEF(u8, uint8_t)
 
+/* --- any window, by ranks ------------------------------------------------ */
+
+#define FC_RANK_BLOCK_SHIFT 12          /* 4096 ranks = 64 words per counted block */
+
+typedef struct {
+    uint64_t *bits;                     /* one bit per rank in the window */
+    uint32_t *cnt;                      /* set bits per block */
+    ptrdiff_t blk, lt;                  /* the median's block; set bits below it */
+} fc_rank_window;
+
+static inline void rank_flip(fc_rank_window *w, int32_t r, int add)
+{
+    const ptrdiff_t b = r >> FC_RANK_BLOCK_SHIFT;
+    w->bits[r >> 6] ^= (uint64_t)1 << (r & 63);
+    w->cnt[b] += add ? 1u : (uint32_t)-1;
+    if (b < w->blk) w->lt += add ? 1 : -1;
+}
+
+/* The k-th smallest rank in the window (0-based), moving the block pointer
+ * from where the last median left it: neighbouring windows share all but
+ * 2*kh values, so it rarely moves more than a block. */
+static inline int32_t rank_select(fc_rank_window *w, ptrdiff_t k)
+{
+    while (w->lt > k) w->lt -= w->cnt[--w->blk];
+    while (w->lt + (ptrdiff_t)w->cnt[w->blk] <= k) w->lt += w->cnt[w->blk++];
+    ptrdiff_t need = k - w->lt;
+    const uint64_t *word = w->bits + (w->blk << (FC_RANK_BLOCK_SHIFT - 6));
+    for (;; ++word) {
+        const ptrdiff_t c = __builtin_popcountll(*word);
+        if (need < c) break;
+        need -= c;
+    }
+    uint64_t v = *word;
+    for (; need > 0; --need) v &= v - 1;
+    return (int32_t)((word - w->bits) * 64 + __builtin_ctzll(v));
+}
+
+/* Flip a column (kh values) or a row (kw values) of the window in or out. */
+static inline void rank_column(fc_rank_window *w, const int32_t *rank, ptrdiff_t Wp, ptrdiff_t i,
+                               ptrdiff_t j, ptrdiff_t kh, int add)
+{
+    for (ptrdiff_t t = 0; t < kh; ++t) rank_flip(w, rank[(i + t) * Wp + j], add);
+}
+
+static inline void rank_row(fc_rank_window *w, const int32_t *rank, ptrdiff_t Wp, ptrdiff_t i,
+                            ptrdiff_t j, ptrdiff_t kw, int add)
+{
+    for (ptrdiff_t s = 0; s < kw; ++s) rank_flip(w, rank[i * Wp + j + s], add);
+}
+
+static int FC_NAME(median_rank_rows)(const int32_t *rank, int32_t *out, ptrdiff_t Hp, ptrdiff_t Wp,
+                                     ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t kh, ptrdiff_t kw)
+{
+    const ptrdiff_t W = Wp - kw + 1, M = Hp * Wp, k = (kh * kw) / 2;
+    if (r0 >= r1 || W <= 0) return 0;
+    const ptrdiff_t nwords = ((M >> FC_RANK_BLOCK_SHIFT) + 1) << (FC_RANK_BLOCK_SHIFT - 6);
+    fc_rank_window w = {(uint64_t *)calloc((size_t)nwords, sizeof(uint64_t)),
+                        (uint32_t *)calloc((size_t)(M >> FC_RANK_BLOCK_SHIFT) + 1, sizeof(uint32_t)),
+                        0, 0};
+    if (!w.bits || !w.cnt) { free(w.bits); free(w.cnt); return -1; }
+    for (ptrdiff_t t = 0; t < kh; ++t) rank_row(&w, rank, Wp, r0 + t, 0, kw, 1);
+    /* The snake: even rows of the block left to right, odd ones back, one
+     * step down between them, so no window is ever rebuilt. */
+    ptrdiff_t j = 0;
+    for (ptrdiff_t i = r0; i < r1; ++i) {
+        if (i > r0) {
+            rank_row(&w, rank, Wp, i - 1, j, kw, 0);
+            rank_row(&w, rank, Wp, i + kh - 1, j, kw, 1);
+        }
+        int32_t *o = out + (i - r0) * W;
+        o[j] = rank_select(&w, k);
+        if (((i - r0) & 1) == 0) {
+            for (++j; j < W; ++j) {
+                rank_column(&w, rank, Wp, i, j - 1, kh, 0);
+                rank_column(&w, rank, Wp, i, j + kw - 1, kh, 1);
+                o[j] = rank_select(&w, k);
+            }
+            j = W - 1;
+        } else {
+            for (--j; j >= 0; --j) {
+                rank_column(&w, rank, Wp, i, j + kw, kh, 0);
+                rank_column(&w, rank, Wp, i, j, kh, 1);
+                o[j] = rank_select(&w, k);
+            }
+            j = 0;
+        }
+    }
+    free(w.bits); free(w.cnt);
+    return 0;
+}
+
 FC_ISA_TABLE(median) = {
     .isa = FC_ISA_NAME,
     .median_rows_f32 = FC_NAME(median_rows_f32),
     .median_rows_f64 = FC_NAME(median_rows_f64),
     .median_rows_u8 = FC_NAME(median_rows_u8),
+    .median_rank_rows = FC_NAME(median_rank_rows),
 };

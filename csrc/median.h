@@ -15,12 +15,29 @@
         ptrdiff_t r1, const int64_t *rmap, const int64_t *cmap, ptrdiff_t kh, ptrdiff_t kw, \
         T cval);
 
+/* The median of any window over ranks, for windows too large for a sliding
+ * sorted window (its memmoves grow with kh*kw per step).
+ *   rank  (Hp, Wp) padded image as ranks: every position a distinct rank in
+ *         0..M-1 (M = Hp*Wp), the order of the values with ties broken
+ *         arbitrarily, so the median rank names the median value.
+ *   out   rows [r0, r1) of the (Hp-kh+1, Wp-kw+1) output: the median's rank.
+ * The window's ranks live in a bitset with a count per block of 4096 ranks;
+ * the walk visits the rows in a snake, so each step flips 2*kh (or 2*kw)
+ * bits, and the median is found from the previous one by moving a block
+ * pointer and counting bits in one block.  Cost per output: O(kh) plus a
+ * block's 64 words, whatever the window's area.
+ * Returns 0, or -1 when the workspace could not be allocated. */
+#define FC_MEDIAN_RANK_DECL \
+    int (*median_rank_rows)(const int32_t *rank, int32_t *out, ptrdiff_t Hp, ptrdiff_t Wp, \
+        ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t kh, ptrdiff_t kw);
+
 /* One instruction set's kernels (fc_isa.h). */
 typedef struct {
     const char *isa;
     FC_MEDIAN_DECL(f32, float)
     FC_MEDIAN_DECL(f64, double)
     FC_MEDIAN_DECL(u8, uint8_t)
+    FC_MEDIAN_RANK_DECL
 } fc_median_kernels;
 FC_ISA_TABLES(median)
 #endif

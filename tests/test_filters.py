@@ -177,6 +177,48 @@ class TestMedianFilter:
         np.testing.assert_array_equal(nanfill, ndi.median_filter(x[1], size, mode="constant",
                                                                  cval=np.nan))
 
+    @params("engine", ENGINES)
+    @params("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+    @params("mode", MODES)
+    def test_rank_walk_equals_scipy_and_the_sorted_window(self, rng, engine, dtype, mode, monkeypatch):
+        x = image(rng, (2, 31, 45), dtype)
+        x[:, ::3, ::2] = 0.5                        # ties: distinct ranks, equal values
+        for size in [(4, 4), (7, 7), (6, 9), (1, 17), (17, 1), (15, 15), (24, 31), (2, 5)]:
+            ref = per_image(lambda im: ndi.median_filter(im, size, mode=mode, cval=0.25), x)
+            out = filters.median_filter(x, size, mode, cval=0.25, engine=engine)
+            np.testing.assert_array_equal(out, ref)
+            monkeypatch.setattr(filters, "RANK_MEDIAN_AREA", 10 ** 9)   # the sliding sorted window
+            np.testing.assert_array_equal(filters.median_filter(x, size, mode, cval=0.25, engine=engine), ref)
+            monkeypatch.setattr(filters, "RANK_MEDIAN_AREA", 1)         # ranks for every window
+            np.testing.assert_array_equal(filters.median_filter(x, size, mode, cval=0.25, engine=engine), ref)
+            monkeypatch.undo()
+
+    @params("engine", ENGINES)
+    def test_rank_bands_and_the_workspace_budget_change_nothing(self, rng, engine, monkeypatch):
+        from fastconv import _workspace
+        x = image(rng, (2, 157, 83), np.float32)
+        ref = per_image(lambda im: ndi.median_filter(im, (17, 9), mode="mirror"), x)
+        for positions in (5000, 2000):
+            monkeypatch.setattr(filters, "_RANK_BAND_POSITIONS", positions)
+            np.testing.assert_array_equal(filters.median_filter(x, (17, 9), "mirror", engine=engine), ref)
+        monkeypatch.setattr(_workspace, "_budget", [50_000])
+        np.testing.assert_array_equal(filters.median_filter(x, (17, 9), "mirror", engine=engine), ref)
+
+    @params("engine", ENGINES)
+    @params("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+    def test_a_513_window_takes_seconds_not_hours(self, rng, engine, dtype):
+        # The sliding sorted window moved ~88,000 values per new value here:
+        # about 15 s a row per thread, hours an image (issue 18).  scipy
+        # itself takes minutes, and its rank filters leave the documented
+        # mirror for 'reflect' reaches past 4x the image, so the oracle is a
+        # sort of each sampled window of the np.pad extension.
+        x = image(rng, (560, 40), dtype)
+        out = filters.median_filter(x, 513, engine=engine)
+        padded = np.pad(x, 256, mode="symmetric")
+        for i, j in zip(rng.integers(0, 560, 12), rng.integers(0, 40, 12)):
+            window = padded[i:i + 513, j:j + 513].ravel()
+            assert out[i, j] == np.partition(window, window.size // 2)[window.size // 2]
+
     def test_network_is_the_generated_one_and_selects_the_median(self, rng):
         ops = median25_network()
         lines = []

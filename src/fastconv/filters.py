@@ -365,8 +365,15 @@ def median_filter(image, size, mode="reflect", cval=0.0, *, engine="auto"):
     Notes
     -----
     3x3 and 5x5 windows run selection networks of min/max over whole rows
-    (SIMD); other windows a sliding histogram (uint8, Huang's algorithm) or a
-    sliding sorted window (floats), both O(size) per pixel.  NaNs have no
+    (SIMD).  Other uint8 windows run a sliding histogram (Huang's
+    algorithm); other float windows replace each value by its rank in the
+    padded image and walk the windows in a snake over a bitset of the ranks
+    they hold, so a step costs O(height) whatever the area (a 513x513 window
+    on a 1024x1024 image takes seconds, where a sliding sorted window took
+    hours).  2x2 and 2x3 float windows keep the sorted window.  For 'reflect'
+    windows that reach more than four times the image's size past an edge,
+    scipy's rank filters leave the mirror extension their documentation (and
+    its other filters) follow; fastconv keeps the mirror.  NaNs have no
     defined rank: an image holding NaN (or a NaN ``cval`` with mode
     'constant') is filtered by scipy.ndimage.median_filter itself, so its
     result is scipy's, NaNs included.
@@ -413,8 +420,53 @@ def _run_median(x, kh, kw, pad_mode, cval, engine, mode):
     # scipy's rank filters cast cval to the image's dtype before padding.
     cval = _cast_as_scipy(np.array([cval]), x.dtype)[0]
     N, H, W = x.shape
+    rmap, cmap = _index_map(H, kh, pad_mode), _index_map(W, kw, pad_mode)
+    if x.dtype.kind == "f" and kh * kw >= RANK_MEDIAN_AREA and not (kh == kw and kh in (3, 5)):
+        return _median_by_rank(x, kh, kw, rmap, cmap, cval, engine)
     out = np.empty_like(x)
-    _engines.kernels(engine, "median").median(
-        x, out, _index_map(H, kh, pad_mode), _index_map(W, kw, pad_mode), kh, kw,
-        cval, get_num_threads())
+    _engines.kernels(engine, "median").median(x, out, rmap, cmap, kh, kw, cval, get_num_threads())
+    return out
+
+
+#: Float windows of at least this area (but 3x3 and 5x5, which have selection
+#: networks) take the median by ranks.  A step of the sliding sorted window
+#: costs kh binary searches and memmoves of about kh*kw/3 values each; a step
+#: of the rank walk 2*kh bit flips and one block's 64 popcounts, after a sort
+#: of the padded image (about log2 of its size per pixel).  The sort and the
+#: flips already win from 4x4 (16) up, where the sorted window does 4
+#: memmoves per pixel; 2x2 and 2x3 stay sorted.
+RANK_MEDIAN_AREA = 8
+
+#: Positions per band of the rank transform: its bitset (one bit a position,
+#: per thread) then stays within the 512 KiB of a small L2.
+_RANK_BAND_POSITIONS = 1 << 22
+
+
+def _median_by_rank(x, kh, kw, rmap, cmap, cval, engine):
+    """The median of large float windows: replace every padded value by its
+    rank in the band (all distinct), take the median rank of each window,
+    and read its value back.  Bands of rows bound the sort, the int32 ranks
+    and each thread's bitset."""
+    from ._workspace import max_workspace
+    N, H, W = x.shape
+    Wp = W + kw - 1
+    per_row = Wp * (x.itemsize + 8 + 4)        # padded values, the order, the ranks
+    band = max(2 * kh, _RANK_BAND_POSITIONS // Wp - kh + 1)
+    band = max(1, min(H, band, max_workspace() // per_row - kh + 1, (2 ** 31 - 1) // Wp - kh + 1))
+    kern = _engines.kernels(engine, "median").median_rank
+    cols, col_fill = np.maximum(cmap, 0), cmap < 0
+    out = np.empty_like(x)
+    for n in range(N):
+        for i0 in range(0, H, band):
+            i1 = min(H, i0 + band)
+            rows = rmap[i0:i1 + kh - 1]
+            padded = x[n][np.maximum(rows, 0)][:, cols]
+            padded[rows < 0] = cval
+            padded[:, col_fill] = cval
+            order = np.argsort(padded, axis=None)
+            rank = np.empty(padded.size, np.int32)
+            rank[order] = np.arange(padded.size, dtype=np.int32)
+            med = np.empty((i1 - i0, W), np.int32)
+            kern(rank.reshape(padded.shape), med, kh, kw, get_num_threads())
+            out[n, i0:i1] = padded.ravel()[order[med]]
     return out

@@ -1,7 +1,7 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True
 """Median filter over csrc/median.c, parallel over blocks of rows."""
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from fastconv._isa import attach
 
@@ -22,6 +22,8 @@ cdef extern from "median.h" nogil:
         int (*median_rows_u8)(const uint8_t *x, uint8_t *out, Py_ssize_t H, Py_ssize_t W, Py_ssize_t r0,
                               Py_ssize_t r1, const int64_t *rmap, const int64_t *cmap, Py_ssize_t kh,
                               Py_ssize_t kw, uint8_t cval) noexcept nogil
+        int (*median_rank_rows)(const int32_t *rank, int32_t *out, Py_ssize_t Hp, Py_ssize_t Wp,
+                                Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t kh, Py_ssize_t kw) noexcept nogil
     const fc_median_kernels *fc_median
     const char *fc_median_use(int level)
 
@@ -53,6 +55,27 @@ def median(const num[:, :, ::1] x,        # IN  images (N, H, W)
             else:
                 failed += table.median_rows_u8(&x[0, 0, 0], &out[0, 0, 0], H, W, r0, r1, &rmap[0],
                                                &cmap[0], kh, kw, cval)
+    if failed:
+        raise MemoryError("median: could not allocate the per-thread workspace")
+
+
+def median_rank(const int32_t[:, ::1] rank,   # IN  padded image as distinct ranks (Hp, Wp)
+                int32_t[:, ::1] out,            # OUT the median's rank (Hp - kh + 1, Wp - kw + 1)
+                Py_ssize_t kh, Py_ssize_t kw, int n_threads):
+    """out = the rank of the kh x kw median of every window of ``rank``."""
+    cdef const fc_median_kernels *table = fc_median
+    cdef Py_ssize_t Hp = rank.shape[0], Wp = rank.shape[1], rows = out.shape[0], c, r0, r1
+    # Blocks of at least kh rows: each block builds its first window from
+    # scratch (kh*kw flips), which must stay small beside its rows' steps.
+    cdef Py_ssize_t n_chunks = max(1, min(n_threads, rows // max(kh, 1)))
+    cdef int failed = 0
+    if rows * out.shape[1] == 0:
+        return
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            r0 = c * rows // n_chunks
+            r1 = (c + 1) * rows // n_chunks
+            failed += table.median_rank_rows(&rank[0, 0], &out[r0, 0], Hp, Wp, r0, r1, kh, kw)
     if failed:
         raise MemoryError("median: could not allocate the per-thread workspace")
 

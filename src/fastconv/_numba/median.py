@@ -4,7 +4,8 @@ The same algorithms as csrc/median.c: a ring of padded input rows per
 block; for 3x3 the column-sort trick (median of the max of the column lows,
 the median of the mids and the min of the highs); for 5x5 the columns sorted
 once, then a pruned Batcher network per pixel; otherwise Huang's sliding
-histogram (uint8) or a sliding sorted window (floats).  The per-pixel loops
+histogram (uint8) or a sliding sorted window (small float windows); and
+for larger float windows the walk over ranks of ``median_rank``.  The per-pixel loops
 are straight-line min/max on locals, which LLVM vectorises across pixels.
 """
 import itertools
@@ -323,3 +324,104 @@ def median(x, out, rmap, cmap, kh, kw, cval, n_threads):
         return
     numba_threads(n_threads)
     _median(x, out, rmap, cmap, kh, kw, cval, max(1, min(n_threads, x.shape[0] * x.shape[1])))
+
+
+# --- any window, by ranks (csrc/median.c's median_rank_rows) ---------------
+
+_BLOCK_SHIFT = 12   # 4096 ranks = 64 words per counted block
+
+
+@njit(nogil=True, inline="always")
+def _popcount(v):
+    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((v * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(nogil=True, inline="always")
+def _flip(bits, cnt, state, r, add):
+    b = r >> _BLOCK_SHIFT
+    bits[r >> 6] ^= np.uint64(1) << np.uint64(r & 63)
+    cnt[b] += add
+    if b < state[0]:
+        state[1] += add
+
+
+@njit(nogil=True)
+def _select(bits, cnt, state, k):
+    # state = (the median's block, set bits below it), moved from the last median.
+    blk, lt = state[0], state[1]
+    while lt > k:
+        blk -= 1
+        lt -= cnt[blk]
+    while lt + cnt[blk] <= k:
+        lt += cnt[blk]
+        blk += 1
+    state[0], state[1] = blk, lt
+    need = k - lt
+    wd = blk << (_BLOCK_SHIFT - 6)
+    while True:
+        c = _popcount(bits[wd])
+        if need < c:
+            break
+        need -= c
+        wd += 1
+    v = bits[wd]
+    for _ in range(need):
+        v &= v - np.uint64(1)
+    low = 0
+    while (v >> np.uint64(low)) & np.uint64(1) == 0:
+        low += 1
+    return wd * 64 + low
+
+
+@njit(nogil=True)
+def _rank_rows(rank, out, r0, r1, kh, kw):
+    Hp, Wp = rank.shape
+    W = Wp - kw + 1
+    k = (kh * kw) // 2
+    nblk = (Hp * Wp >> _BLOCK_SHIFT) + 1
+    bits = np.zeros(nblk << (_BLOCK_SHIFT - 6), np.uint64)
+    cnt = np.zeros(nblk, np.int64)
+    state = np.zeros(2, np.int64)
+    for t in range(kh):
+        for s in range(kw):
+            _flip(bits, cnt, state, rank[r0 + t, s], 1)
+    # The snake: even rows left to right, odd rows back, one step down between.
+    j = 0
+    for i in range(r0, r1):
+        if i > r0:
+            for s in range(kw):
+                _flip(bits, cnt, state, rank[i - 1, j + s], -1)
+                _flip(bits, cnt, state, rank[i + kh - 1, j + s], 1)
+        out[i, j] = _select(bits, cnt, state, k)
+        if (i - r0) % 2 == 0:
+            for j in range(1, W):
+                for t in range(kh):
+                    _flip(bits, cnt, state, rank[i + t, j - 1], -1)
+                    _flip(bits, cnt, state, rank[i + t, j + kw - 1], 1)
+                out[i, j] = _select(bits, cnt, state, k)
+            j = W - 1
+        else:
+            for j in range(W - 2, -1, -1):
+                for t in range(kh):
+                    _flip(bits, cnt, state, rank[i + t, j + kw], -1)
+                    _flip(bits, cnt, state, rank[i + t, j], 1)
+                out[i, j] = _select(bits, cnt, state, k)
+            j = 0
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _median_rank(rank, out, kh, kw, n_chunks):
+    rows = out.shape[0]
+    for c in prange(n_chunks):
+        _rank_rows(rank, out, c * rows // n_chunks, (c + 1) * rows // n_chunks, kh, kw)
+
+
+def median_rank(rank, out, kh, kw, n_threads):
+    """out = the rank of the kh x kw median of every window of ``rank``."""
+    if out.size == 0:
+        return
+    numba_threads(n_threads)
+    _median_rank(rank, out, kh, kw, max(1, min(n_threads, out.shape[0] // max(kh, 1))))
