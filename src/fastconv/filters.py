@@ -5,8 +5,9 @@ kernel (stem ``separable``) runs a vertical then a horizontal 1-D pass per
 output row, in float64 and in scipy's operation order, rounding the first
 pass to the image's dtype as scipy does, so integer results are bit-exact.
 ``median_filter`` has its own kernel (stem ``median``): selection networks
-for 3x3 and 5x5 windows, a sliding histogram for other uint8 windows and a
-sliding sorted window for other float windows.
+for 3x3 and 5x5 windows, a sliding histogram for other uint8 windows, a
+sliding sorted window for 2x2 and 2x3 float windows, and a walk over ranks
+for the other float windows (O(height) a step, whatever the area).
 
 Boundaries are resolved once per call into index maps (``np.pad`` of the
 indices in the mode scipy names), so the kernels never branch on the mode.
