@@ -503,6 +503,10 @@ class Explanation:
 
 def _params(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     from ._validation import conv_geometry
+    for name, shape in (("x_shape", x_shape), ("w_shape", w_shape)):
+        if hasattr(shape, "ndim") and shape.ndim > 1:   # an array passed for its shape
+            raise TypeError(f"{name} must be a shape (a tuple of int), got an array of shape "
+                            f"{shape.shape}; pass {name.split('_')[0]}.shape")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
