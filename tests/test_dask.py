@@ -230,6 +230,21 @@ class TestFilterEdgeCases:
         lazy = getattr(fd, name)(da.from_array(img, chunks=(4, 5)), *args, mode=mode, cval=-1.0)
         check_same(lazy, getattr(filters, name)(img, *args, mode=mode, cval=-1.0))
 
+    @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap"])
+    @pytest.mark.parametrize("chunks", [(7, 6), (28, 6), (7, 24), (14, 8)], ids=str)
+    def test_packed_halo_equals_dasks_overlap(self, rng, mode, chunks, monkeypatch):
+        # The two-tasks-a-block halo (halos of 4 here, no wider than a chunk)
+        # against the general strips + overlap path.
+        img = image(rng, np.float32, (28, 24))
+        x = da.from_array(img, chunks=chunks)
+        packed = fd.gaussian_filter(x, 1.0, mode=mode)
+        conv = fd.convolve2d(x, img[:5, :4], "same", "wrap" if mode == "wrap" else "symm")
+        assert len(packed.__dask_graph__()) <= 4 * x.npartitions + 1
+        monkeypatch.setattr(fd, "_packed_halo_fits", lambda x, axes: False)
+        np.testing.assert_array_equal(packed.compute(), fd.gaussian_filter(x, 1.0, mode=mode).compute())
+        np.testing.assert_array_equal(conv.compute(), fd.convolve2d(
+            x, img[:5, :4], "same", "wrap" if mode == "wrap" else "symm").compute())
+
     def test_wrap_reads_the_far_chunk(self, rng):
         # dask-image#242: each chunk wrapped onto itself.
         img = np.zeros((12, 12))

@@ -184,6 +184,8 @@ def _halo(x, axes):
     overlapped array (one block per output block, holding everything that
     block reads) and the output chunks along those axes.
     """
+    if _packed_halo_fits(x, axes):
+        return _packed_halo(x, axes), x.chunks
     out_chunks = list(x.chunks)
     depth, e_chunks = {}, list(x.chunks)
     for axis, (pt, pb, span, stride, how) in axes.items():
@@ -195,6 +197,126 @@ def _halo(x, axes):
         x = da.overlap.overlap(x, depth=depth, boundary={a: "none" for a in depth},
                                allow_rechunk=False)
     return x, tuple(out_chunks)
+
+
+def _packed_halo_fits(x, axes):
+    """True for the common case :func:`_packed_halo` serves: a 2-D array,
+    stride 1, 'same'-sized outputs, and halos no wider than any chunk along
+    an axis cut in several (an axis in one chunk takes any width)."""
+    if x.ndim != 2 or set(axes) != {0, 1}:
+        return False
+    for axis, (pt, pb, span, stride, how) in axes.items():
+        if stride != 1 or pt + pb != span - 1:
+            return False
+        if len(x.chunks[axis]) > 1 and max(pt, pb) > min(x.chunks[axis]):
+            return False
+    return True
+
+
+def _packed_halo(x, axes):
+    """The extended blocks of a 2-D array in two tasks a block.
+
+    dask's ``overlap`` cuts a getitem task for each of a block's eight
+    neighbours and concatenates through intermediate layers: about 15 tasks a
+    block, whose scheduling cost more than the filters on a 2-core machine.
+    Here each block packs the eight edge and corner strips its neighbours
+    read into one small task result, and each extended block is assembled
+    from its own block and its neighbours' packs (the strips travel between
+    workers, never whole blocks).  The array's own boundary is np.pad of the
+    assembled block in the axis's mode ('wrap' reads the far block's pack
+    instead), which is what the in-memory index maps compute as long as a
+    halo is no wider than the block it mirrors (see ``_packed_halo_fits``).
+    """
+    (t0, b0, _, _, how0), (t1, b1, _, _, how1) = axes[0], axes[1]
+    nb = x.numblocks
+    token = dask.base.tokenize(x, axes)
+    pack, ext = "fastconv-halo-pack-" + token, "fastconv-halo-" + token
+    widths = ((t0, b0), (t1, b1))
+    dsk = {}
+    for i in range(nb[0]):
+        for j in range(nb[1]):
+            dsk[(pack, i, j)] = (_pack_strips, (x.name, i, j), widths)
+    hows = (how0, how1)
+    for i in range(nb[0]):
+        for j in range(nb[1]):
+            offsets, packs = [], []
+            for di in (-1, 0, 1):
+                for dj in (-1, 0, 1):
+                    ii = i if di == 0 else _neighbour(i + di, nb[0], hows[0])
+                    jj = j if dj == 0 else _neighbour(j + dj, nb[1], hows[1])
+                    if (di, dj) != (0, 0) and ii is not None and jj is not None:
+                        offsets.append(3 * (di + 1) + dj + 1)     # plain ints: never read as keys
+                        packs.append((pack, ii, jj))
+            dsk[(ext, i, j)] = (_assemble, (x.name, i, j), offsets, packs, widths, hows)
+    chunks = tuple(tuple(c + t + b for c in x.chunks[a]) for a, (t, b) in enumerate(widths))
+    graph = dask.highlevelgraph.HighLevelGraph.from_collections(ext, dsk, dependencies=[x])
+    return da.Array(graph, ext, chunks=chunks, dtype=x.dtype, meta=_meta(2, x.dtype))
+
+
+def _neighbour(k, n, how):
+    """The block k along an axis of n blocks (k one past a block), wrapped
+    for 'wrap'; None past an edge."""
+    if n == 1:
+        return None                         # the axis is whole: np.pad extends it
+    if how == "wrap":
+        return k % n
+    return k if 0 <= k < n else None
+
+
+def _pack_strips(block, widths):
+    """The strips of ``block`` its neighbours read, keyed by which neighbour
+    reads them: the one below reads the last t rows (its top halo), the one
+    above the first b rows; likewise for columns and the corners."""
+    (t0, b0), (t1, b1) = widths
+    H, W = block.shape
+    rows = {1: slice(0, b0), -1: slice(H - t0, H), 0: slice(None)}
+    cols = {1: slice(0, b1), -1: slice(W - t1, W), 0: slice(None)}
+    return {(di, dj): np.array(block[rows[di], cols[dj]])
+            for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)}
+
+
+def _assemble(block, offsets, packs, widths, hows):
+    """``block`` extended by its neighbours' strips, np.pad at the array's edges.
+
+    ``packs`` are the packs of the neighbours at ``offsets`` (3*(di+1) + dj+1
+    for the block at (di, dj)); each holds, under that same (di, dj), the
+    strip a block at the opposite offset reads: the block above (di = -1)
+    gives its last t0 rows."""
+    (t0, b0), (t1, b1) = widths
+    have = {(di, dj): None for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)}
+    for code, p in zip(offsets, packs):
+        d = (code // 3 - 1, code % 3 - 1)
+        have[d] = p[d]
+    up, down = have[(-1, 0)] is not None or not t0, have[(1, 0)] is not None or not b0
+    left, right = have[(0, -1)] is not None or not t1, have[(0, 1)] is not None or not b1
+    rows = [(-1, t0 if have[(-1, 0)] is not None else 0), (0, block.shape[0]),
+            (1, b0 if have[(1, 0)] is not None else 0)]
+    cols = [(-1, t1 if have[(0, -1)] is not None else 0), (0, block.shape[1]),
+            (1, b1 if have[(0, 1)] is not None else 0)]
+    out = np.empty((sum(n for _, n in rows), sum(n for _, n in cols)), block.dtype)
+    r = 0
+    for di, nr in rows:
+        c = 0
+        for dj, nc in cols:
+            if nr and nc:
+                out[r:r + nr, c:c + nc] = block if di == dj == 0 else have[(di, dj)]
+            c += nc
+        r += nr
+    pads = ((0 if up else t0, 0 if down else b0), (0 if left else t1, 0 if right else b1))
+    if pads == ((0, 0), (0, 0)):
+        return out
+    # Missing sides are the array's edges (or an axis in one chunk): pad them
+    # in the axis's mode, one axis at a time as the index maps do.
+    for axis, how in enumerate(hows):
+        width = [(0, 0), (0, 0)]
+        width[axis] = pads[axis]
+        if width[axis] == (0, 0):
+            continue
+        if isinstance(how, tuple):
+            out = np.pad(out, width, mode="constant", constant_values=how[1])
+        else:
+            out = np.pad(out, width, mode=how)
+    return out
 
 
 # --- scipy.signal's convolve2d / correlate2d ---------------------------------
