@@ -162,6 +162,14 @@ static int FC_NAME(median_rows_##SUF)(const T *x, T *out, ptrdiff_t H, ptrdiff_t
     return 0; \
 }
 
+/* Move bin *m (*lt = the values in the bins below it) to the bin holding
+ * rank k; a neighbouring window's median is usually a bin or two away. */
+static inline void walk_to_rank(const uint32_t *cnt, ptrdiff_t *m, ptrdiff_t *lt, ptrdiff_t k)
+{
+    while (*lt > k) *lt -= cnt[--*m];
+    while (*lt + (ptrdiff_t)cnt[*m] <= k) *lt += cnt[(*m)++];
+}
+
 /* Any window on uint8: Huang's sliding histogram with the median tracked
  * incrementally (lt = how many window values lie below the current median),
  * so a step costs 2*kh histogram updates and a short walk. */
@@ -173,7 +181,7 @@ static void hist_row_u8(const uint8_t **rows, uint8_t *FC_RESTRICT out, ptrdiff_
     for (ptrdiff_t t = 0; t < kh; ++t)
         for (ptrdiff_t s = 0; s < kw; ++s) hist[rows[t][s]]++;
     ptrdiff_t m = 0, lt = 0;
-    while (lt + (ptrdiff_t)hist[m] <= rank) lt += hist[m++];
+    walk_to_rank(hist, &m, &lt, rank);
     out[0] = (uint8_t)m;
     for (ptrdiff_t j = 1; j < W; ++j) {
         for (ptrdiff_t t = 0; t < kh; ++t) {
@@ -181,8 +189,7 @@ static void hist_row_u8(const uint8_t **rows, uint8_t *FC_RESTRICT out, ptrdiff_
             hist[old]--; lt -= old < m;
             hist[v]++; lt += v < m;
         }
-        while (lt > rank) lt -= hist[--m];
-        while (lt + (ptrdiff_t)hist[m] <= rank) lt += hist[m++];
+        walk_to_rank(hist, &m, &lt, rank);
         out[j] = (uint8_t)m;
     }
 }
@@ -218,8 +225,7 @@ static inline void rank_flip(fc_rank_window *w, int32_t r, int add)
  * 2*kh values, so it rarely moves more than a block. */
 static inline int32_t rank_select(fc_rank_window *w, ptrdiff_t k)
 {
-    while (w->lt > k) w->lt -= w->cnt[--w->blk];
-    while (w->lt + (ptrdiff_t)w->cnt[w->blk] <= k) w->lt += w->cnt[w->blk++];
+    walk_to_rank(w->cnt, &w->blk, &w->lt, k);
     ptrdiff_t need = k - w->lt;
     const uint64_t *word = w->bits + (w->blk << (FC_RANK_BLOCK_SHIFT - 6));
     for (;; ++word) {

@@ -200,6 +200,19 @@ def _row5x5(ring, slots, out, s):
         out[j] = v12
 
 
+@njit(nogil=True, inline="always")
+def _walk_to_rank(counts, m, lt, k):
+    """Move bin m (lt = the values in the bins below it) to the bin holding
+    rank k; a neighbouring window's median is usually a bin or two away."""
+    while lt > k:
+        m -= 1
+        lt -= counts[m]
+    while lt + counts[m] <= k:
+        lt += counts[m]
+        m += 1
+    return m, lt
+
+
 @njit(nogil=True)
 def _row_hist(ring, slots, out, kw, hist):
     """Huang's sliding histogram, median tracked by lt = values below it."""
@@ -209,11 +222,7 @@ def _row_hist(ring, slots, out, kw, hist):
     for t in range(kh):
         for s in range(kw):
             hist[ring[slots[t], s]] += 1
-    m = 0
-    lt = 0
-    while lt + hist[m] <= rank:
-        lt += hist[m]
-        m += 1
+    m, lt = _walk_to_rank(hist, 0, 0, rank)
     out[0] = m
     for j in range(1, out.shape[0]):
         for t in range(kh):
@@ -225,12 +234,7 @@ def _row_hist(ring, slots, out, kw, hist):
             hist[v] += 1
             if v < m:
                 lt += 1
-        while lt > rank:
-            m -= 1
-            lt -= hist[m]
-        while lt + hist[m] <= rank:
-            lt += hist[m]
-            m += 1
+        m, lt = _walk_to_rank(hist, m, lt, rank)
         out[j] = m
 
 
@@ -351,13 +355,7 @@ def _flip(bits, cnt, state, r, add):
 @njit(nogil=True)
 def _select(bits, cnt, state, k):
     # state = (the median's block, set bits below it), moved from the last median.
-    blk, lt = state[0], state[1]
-    while lt > k:
-        blk -= 1
-        lt -= cnt[blk]
-    while lt + cnt[blk] <= k:
-        lt += cnt[blk]
-        blk += 1
+    blk, lt = _walk_to_rank(cnt, state[0], state[1], k)
     state[0], state[1] = blk, lt
     need = k - lt
     wd = blk << (_BLOCK_SHIFT - 6)
