@@ -273,6 +273,25 @@ class TestConv2dExtremeGeometry:
                                               r"\(1000000, .*16000032000016 bytes"):
             fastconv.conv2d(x, w, padding=10 ** 6)
 
+    def test_an_allocation_a_process_limit_refuses_names_the_arguments(self):
+        # Under a ulimit (or a cgroup) the system's free memory overstates what
+        # the process may take; numpy's "Unable to allocate 3.30 GiB" named no
+        # argument (found by the fuzz campaign, whose worker runs under one).
+        from conftest import run_isolated
+        out = run_isolated("""
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+            import numpy as np, fastconv
+            x = np.ones((3, 4, 9, 1), np.float32); w = np.ones((4, 2, 2, 3), np.float32)
+            try:
+                fastconv.conv2d(x, w, np.ones(4, np.float32), stride=10 ** 6, dilation=(2, 1), groups=2,
+                                padding=4294967297, backend="im2col")
+            except MemoryError as exc:
+                print(exc)
+        """)
+        assert out.startswith("conv2d: the output (3, 4, 8590, 8590) of padding"), out
+        assert "stride" in out and "could not be allocated" in out
+
     def test_a_huge_stride_is_computed_as_torch_does(self, rng):
         x = rng.standard_normal((1, 2, 9, 9))
         w = rng.standard_normal((3, 2, 2, 2))

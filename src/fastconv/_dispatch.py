@@ -78,9 +78,22 @@ def run(x, w, p, backend="auto", engine="auto", integer=False):
     rounding noise there).  A call whose backend needs more scratch memory
     than the budget (``FASTCONV_MAX_WORKSPACE``) runs in bands of output rows.
     """
+    what = f"conv2d: the output {p.out_shape} of padding {p.pad}, stride {p.stride} and dilation {p.dilation}"
     if p.out_bytes > 1 << 30:
-        check_allocation(p.out_bytes, f"conv2d: the output {p.out_shape} of padding {p.pad}, "
-                                      f"stride {p.stride} and dilation {p.dilation}")
+        check_allocation(p.out_bytes, what)
+    try:
+        return _run_live(x, w, p, backend, engine, integer)
+    except MemoryError as exc:
+        # The system's free memory is not the process's: a ulimit, a cgroup or
+        # fragmentation can refuse what check_allocation let through, and
+        # numpy's message names no argument.
+        if str(exc).startswith("conv2d:"):
+            raise
+        raise MemoryError(f"{what} ({p.out_bytes} bytes), or its workspace, could not be "
+                          f"allocated: {exc}") from None
+
+
+def _run_live(x, w, p, backend, engine, integer):
     live = p.live
     if live is None:
         return _run_banded(x, w, p, backend, engine, integer)
