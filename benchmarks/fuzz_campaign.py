@@ -72,7 +72,8 @@ def main(argv=None):
 
 def _line(counts, seconds):
     return (f"{counts['calls']:,} calls in {seconds:,.0f} s ({counts['calls'] / max(seconds, 1e-9):,.0f}/s): "
-            + ", ".join(f"{counts[k]} {k}" for k in FAILURES))
+            + ", ".join(f"{counts[k]} {k}" for k in FAILURES)
+            + f" ({counts['unshipped']} results too large to copy back: shape and dtype checked)")
 
 
 if __name__ == "__main__":

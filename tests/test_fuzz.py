@@ -38,7 +38,7 @@ def _check(worker, r, api):
     case = fh.gen_case(r, api)
     (outcome,) = worker.run([case])
     kind, detail = fh.verdict(case, outcome)
-    assert kind == "ok", f"{kind}: {fh.describe(case)} -> {detail}"
+    assert kind in ("ok", "unshipped"), f"{kind}: {fh.describe(case)} -> {detail}"
 
 
 _SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 40,
