@@ -238,17 +238,11 @@ static inline int32_t rank_select(fc_rank_window *w, ptrdiff_t k)
     return (int32_t)((word - w->bits) * 64 + __builtin_ctzll(v));
 }
 
-/* Flip a column (kh values) or a row (kw values) of the window in or out. */
-static inline void rank_column(fc_rank_window *w, const int32_t *rank, ptrdiff_t Wp, ptrdiff_t i,
-                               ptrdiff_t j, ptrdiff_t kh, int add)
+/* Flip n ranks in or out of the window, step apart: a column of the window
+ * (kh values, an image row apart) or a row of it (kw values, adjacent). */
+static inline void rank_line(fc_rank_window *w, const int32_t *r, ptrdiff_t n, ptrdiff_t step, int add)
 {
-    for (ptrdiff_t t = 0; t < kh; ++t) rank_flip(w, rank[(i + t) * Wp + j], add);
-}
-
-static inline void rank_row(fc_rank_window *w, const int32_t *rank, ptrdiff_t Wp, ptrdiff_t i,
-                            ptrdiff_t j, ptrdiff_t kw, int add)
-{
-    for (ptrdiff_t s = 0; s < kw; ++s) rank_flip(w, rank[i * Wp + j + s], add);
+    for (ptrdiff_t t = 0; t < n; ++t) rank_flip(w, r[t * step], add);
 }
 
 static int FC_NAME(median_rank_rows)(const int32_t *rank, int32_t *out, ptrdiff_t Hp, ptrdiff_t Wp,
@@ -261,28 +255,28 @@ static int FC_NAME(median_rank_rows)(const int32_t *rank, int32_t *out, ptrdiff_
                         (uint32_t *)calloc((size_t)(M >> FC_RANK_BLOCK_SHIFT) + 1, sizeof(uint32_t)),
                         0, 0};
     if (!w.bits || !w.cnt) { free(w.bits); free(w.cnt); return -1; }
-    for (ptrdiff_t t = 0; t < kh; ++t) rank_row(&w, rank, Wp, r0 + t, 0, kw, 1);
+    for (ptrdiff_t t = 0; t < kh; ++t) rank_line(&w, rank + (r0 + t) * Wp, kw, 1, 1);
     /* The snake: even rows of the block left to right, odd ones back, one
      * step down between them, so no window is ever rebuilt. */
     ptrdiff_t j = 0;
     for (ptrdiff_t i = r0; i < r1; ++i) {
         if (i > r0) {
-            rank_row(&w, rank, Wp, i - 1, j, kw, 0);
-            rank_row(&w, rank, Wp, i + kh - 1, j, kw, 1);
+            rank_line(&w, rank + (i - 1) * Wp + j, kw, 1, 0);
+            rank_line(&w, rank + (i + kh - 1) * Wp + j, kw, 1, 1);
         }
         int32_t *o = out + (i - r0) * W;
         o[j] = rank_select(&w, k);
         if (((i - r0) & 1) == 0) {
             for (++j; j < W; ++j) {
-                rank_column(&w, rank, Wp, i, j - 1, kh, 0);
-                rank_column(&w, rank, Wp, i, j + kw - 1, kh, 1);
+                rank_line(&w, rank + i * Wp + j - 1, kh, Wp, 0);
+                rank_line(&w, rank + i * Wp + j + kw - 1, kh, Wp, 1);
                 o[j] = rank_select(&w, k);
             }
             j = W - 1;
         } else {
             for (--j; j >= 0; --j) {
-                rank_column(&w, rank, Wp, i, j + kw, kh, 0);
-                rank_column(&w, rank, Wp, i, j, kh, 1);
+                rank_line(&w, rank + i * Wp + j + kw, kh, Wp, 0);
+                rank_line(&w, rank + i * Wp + j, kh, Wp, 1);
                 o[j] = rank_select(&w, k);
             }
             j = 0;

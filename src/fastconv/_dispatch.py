@@ -78,9 +78,8 @@ def run(x, w, p, backend="auto", engine="auto", integer=False):
     rounding noise there).  A call whose backend needs more scratch memory
     than the budget (``FASTCONV_MAX_WORKSPACE``) runs in bands of output rows.
     """
-    what = f"conv2d: the output {p.out_shape} of padding {p.pad}, stride {p.stride} and dilation {p.dilation}"
     if p.out_bytes > 1 << 30:
-        check_allocation(p.out_bytes, what)
+        check_allocation(p.out_bytes, _output_named(p))
     try:
         return _run_live(x, w, p, backend, engine, integer)
     except MemoryError as exc:
@@ -89,8 +88,13 @@ def run(x, w, p, backend="auto", engine="auto", integer=False):
         # numpy's message names no argument.
         if str(exc).startswith("conv2d:"):
             raise
-        raise MemoryError(f"{what} ({p.out_bytes} bytes), or its workspace, could not be "
+        raise MemoryError(f"{_output_named(p)} ({p.out_bytes} bytes), or its workspace, could not be "
                           f"allocated: {exc}") from None
+
+
+def _output_named(p):
+    # Formatted only on the way to an error: run() is every call's hot path.
+    return f"conv2d: the output {p.out_shape} of padding {p.pad}, stride {p.stride} and dilation {p.dilation}"
 
 
 def _run_live(x, w, p, backend, engine, integer):
