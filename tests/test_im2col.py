@@ -130,6 +130,38 @@ class TestPointwise:
         assert not backend.is_pointwise(_geometry(x, w, padding=1)[3])
 
 
+class TestEpilogue:
+    """The epilogue (bias, residual, ReLU) applied as the products are written
+    equals the unfused passes on every layout of the product."""
+
+    @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+    @pytest.mark.parametrize("layout", ["pointwise", "image", "batch", "grouped"])
+    @pytest.mark.parametrize("parts", [(True, True, True), (True, False, True), (False, True, False),
+                                       (False, False, True)])
+    def test_matches_the_unfused_passes(self, rng, dtype, layout, parts):
+        xs, ws, kw = {"pointwise": ((3, 8, 9, 7), (12, 8, 1, 1), {}),
+                      "image": ((2, 4, 30, 30), (5, 4, 3, 3), {"padding": 1}),
+                      "batch": ((6, 8, 5, 5), (32, 8, 3, 3), {"padding": 1}),
+                      "grouped": ((2, 8, 9, 9), (12, 2, 3, 3), {"padding": 1, "groups": 4})}[layout]
+        x, w = _data(rng, xs, ws, dtype)
+        x, w, _, p, _ = _geometry(x, w, **kw)
+        if layout in ("image", "batch"):
+            assert backend._plan(p, x.itemsize, 2)[2] == layout
+        with_bias, with_res, relu = parts
+        bias = rng.standard_normal(p.K).astype(dtype) if with_bias else None
+        res = rng.standard_normal(p.out_shape).astype(dtype) if with_res else None
+        ref = backend.conv2d(x, w, p, "cython", 2)
+        if with_res:
+            ref += res
+        if with_bias:
+            ref += bias[:, None, None]
+        if relu:
+            ref = np.maximum(ref, dtype(0))
+        out = backend.conv2d(x, w, p, "cython", 2, out=np.full(p.out_shape, np.nan, dtype),
+                             epilogue=(bias, res, relu))
+        assert rel_err(out, ref) < TOL[np.dtype(dtype)]
+
+
 class TestTiling:
     @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

@@ -187,6 +187,30 @@ class TestPointwisePerInstructionSet:
         ref = np.maximum(x * scale[:, None] + shift[:, None], dtype(0))
         np.testing.assert_array_equal(y, ref)
 
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("parts", ["bias+residual+relu", "residual", "bias", "relu"])
+    def test_gemm_epilogue_matches_the_unfused_passes_bit_for_bit(self, isa, rng, dtype, parts):
+        from fastconv._cython import gemm as mod
+        a = rng.standard_normal((1, 2, 37, 19)).astype(dtype)
+        b = rng.standard_normal((3, 2, 19, 53)).astype(dtype)
+        bias = rng.standard_normal((2, 37)).astype(dtype) if "bias" in parts else None
+        res = rng.standard_normal((3, 2, 37, 53)).astype(dtype) if "residual" in parts else None
+        relu = "relu" in parts
+        plain = np.empty((3, 2, 37, 53), dtype)
+        mod.gemm(a, b, plain, False, 2)
+        plain[0, 0, 0, :2] = [np.nan, -0.0]
+        ref = plain.copy()
+        if res is not None:
+            ref += res
+        if bias is not None:
+            ref += bias[..., None]
+        if relu:
+            ref = np.maximum(ref, dtype(0))
+        # The epilogue alone (an empty product accumulated) on the same values.
+        fused = plain.copy()
+        mod.gemm(a[..., :0], b[:, :, :0], fused, True, 2, bias, res, relu)
+        np.testing.assert_array_equal(fused, ref)
+
 
 _CHILD = textwrap.dedent("""
     import json, numpy as np, fastconv

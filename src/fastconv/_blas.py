@@ -44,10 +44,15 @@ def _blas_ready(m):
     return m
 
 
-def gemm(a, b, out=None, accumulate=False):
+def gemm(a, b, out=None, accumulate=False, bias=None, residual=None, relu=False):
     """``a @ b`` with numpy's broadcasting over up to two leading axes, into ``out`` if given.
 
-    ``accumulate=True`` adds the product into ``out``.
+    ``accumulate=True`` adds the product into ``out``.  An epilogue follows,
+    each part only when given: ``out = relu((out + residual) + bias[..., None])``,
+    ``residual`` of out's shape (not overlapping it) and ``bias`` one value
+    per row of each matrix, shaped as out's second-to-last axes (for a 4-D out
+    (B1, B2, M, N): (B2, M)).  The Cython engine applies it to each block of
+    the product while the block is in cache.
 
     Examples
     --------
@@ -58,6 +63,13 @@ def gemm(a, b, out=None, accumulate=False):
            [2., 3.]])
     """
     mod = _engine()
+    if bias is not None or residual is not None or relu:
+        if not (mod and out is not None and out.ndim == 4 and out.strides[-1] == out.itemsize
+                and a.dtype == b.dtype == out.dtype and a.dtype in _FLOATS
+                and (bias is None or (bias.shape == out.shape[1:3] and bias.dtype == out.dtype))
+                and (residual is None or (residual.shape == out.shape and residual.dtype == out.dtype
+                                          and residual.strides[-1] == residual.itemsize))):
+            return apply_epilogue(gemm(a, b, out, accumulate), bias, residual, relu)
     if not (mod and a.dtype == b.dtype and a.dtype in _FLOATS and 2 <= a.ndim <= 4 and 2 <= b.ndim <= 4):
         return _numpy_gemm(a, b, out, accumulate)
     # Plain tuple arithmetic throughout: numpy's broadcast_shapes, prod and
@@ -72,22 +84,45 @@ def gemm(a, b, out=None, accumulate=False):
         accumulate = False
     elif out.shape != batch + (M, N):
         raise ValueError(f"gemm: out must have shape {batch + (M, N)}, got {out.shape}")
+    epilogued = bias is not None or residual is not None or relu
     if 2.0 * math.prod(batch) * M * K * N < _MIN_FLOPS:
-        return _numpy_gemm(a, b, out, accumulate)
+        return apply_epilogue(_numpy_gemm(a, b, out, accumulate), bias, residual, relu)
     item = out.itemsize
     if out.strides[-1] != item or out.strides[-2] < N * item:
         # Through a contiguous copy rather than numpy's threaded BLAS, so that
         # the result does not depend on the layout of ``out``.
         tmp = gemm(a, b, np.array(out) if accumulate else None, accumulate)
         out[...] = tmp
-        return out
+        return apply_epilogue(out, bias, residual, relu)
     # Leading axes of length 1 are broadcast by the kernel itself.
     c4 = _as_4d(out)
     a4 = _blas_ready(_as_4d(a))
     b4 = _blas_ready(_as_4d(b))
     with single_threaded_blas():
-        mod.gemm(a4, b4, c4, accumulate, get_num_threads())
+        if epilogued:
+            mod.gemm(a4, b4, c4, accumulate, get_num_threads(), bias, residual, relu)
+        else:
+            mod.gemm(a4, b4, c4, accumulate, get_num_threads())
     return out
+
+
+def apply_epilogue(c, bias=None, residual=None, relu=False):
+    """``c = relu((c + residual) + bias[..., None])`` in place, by numpy (see :func:`gemm`); ``c``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv._blas import apply_epilogue
+    >>> apply_epilogue(np.array([[-3.0, 1.0]]), bias=np.array([1.0]), relu=True)
+    array([[0., 2.]])
+    """
+    if residual is not None:
+        np.add(c, residual, out=c)
+    if bias is not None:
+        np.add(c, bias[..., None], out=c)
+    if relu:
+        np.maximum(c, c.dtype.type(0), out=c)
+    return c
 
 
 def _as_4d(m):

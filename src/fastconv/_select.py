@@ -95,13 +95,19 @@ def features(p, backend):
         nb, _, layout = (1, G, "image") if pointwise else mod._plan(p, 4, get_num_threads())
         # A pointwise layer is one plain GEMM on the input as it lies, which
         # BLAS runs faster per multiply-add than the products over packed tiles.
+        # A strided or padded 1x1 layer packs a subsampled copy (counted
+        # below) and then runs the same deep GEMM (K = its input channels),
+        # at the pointwise rate: at the packed rate, fitted on 3x3 layers, the
+        # model priced ResNet's 1x1 stride-2 layers 1.5x too high and gave
+        # them to direct, which was 1.3-2.4x slower.
+        one_by_one = R == 1 and S == 1
         packed = 0 if pointwise else N * G * Cg * R * S * OH * OW
         # Every GEMM is a hand-over to fastconv's OpenMP team and a BLAS call
         # (fitted: about half a microsecond): one per image and group in the
         # per-image layout, one per tile and group in the batch layout.
         gemms = N * G if layout == "image" else math.ceil(N / nb) * G
-        return [1.0, 0 if pointwise else direct, packed, out, out if layout == "batch" else 0,
-                direct if pointwise else 0, gemms]
+        return [1.0, 0 if one_by_one else direct, packed, out, out if layout == "batch" else 0,
+                direct if one_by_one else 0, gemms]
     if backend == "fft":
         # The lengths, tiles and polyphase channels the backend itself plans.
         # One plane runs on kept buffers with its kernel's spectrum cached:
@@ -663,6 +669,11 @@ CALIBRATION_SHAPES = [
     # L2, and the direct kernel re-reads it for every block of 8 outputs.
     ((4, 64, 56, 56), (256, 64, 1, 1), 1, 0, 1),
     ((4, 128, 28, 28), (512, 128, 1, 1), 1, 0, 1),
+    # Strided 1x1 projections (ResNet's downsampling) and a strided 7x7 of
+    # many channels: im2col against direct where their costs cross.
+    ((8, 256, 56, 56), (512, 256, 1, 1), 2, 0, 1),
+    ((8, 1024, 14, 14), (2048, 1024, 1, 1), 2, 0, 1),
+    ((4, 96, 24, 24), (96, 96, 7, 7), 2, 3, 1),
 ]
 
 

@@ -10,9 +10,30 @@ awake, and there is one pool on the cores.
 
 Row-major C = A @ B is column-major C^T = B^T A^T, so BLAS is called with
 the operands swapped; an F-ordered operand is a transposed C-ordered one.
+
+An epilogue (bias per row, a residual of C's shape, ReLU: csrc/gemm.c)
+runs on each block right after its BLAS call, by the thread that wrote it,
+while the block is still in its caches.  The blocks keep their width:
+narrowing them to stay in L2 (64 KiB to 1 MiB of C) cost more in BLAS,
+which repacks the weights on every call, than it saved (ResNet-50's 1x1
+layers, batch 8, 2 threads).
 """
 from cython.parallel cimport parallel, prange
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from fastconv._isa import attach
+
+cdef extern from "gemm.h" nogil:
+    ctypedef struct fc_gemm_kernels:
+        const char *isa
+        void (*gemm_epilogue_f32)(float *c, Py_ssize_t ldc, const float *r, Py_ssize_t ldr,
+                                  const float *bias, Py_ssize_t rows, Py_ssize_t cols,
+                                  int relu) noexcept nogil
+        void (*gemm_epilogue_f64)(double *c, Py_ssize_t ldc, const double *r, Py_ssize_t ldr,
+                                  const double *bias, Py_ssize_t rows, Py_ssize_t cols,
+                                  int relu) noexcept nogil
+    const fc_gemm_kernels *fc_gemm
+    const char *fc_gemm_use(int level)
 
 ctypedef fused real:
     float
@@ -31,11 +52,16 @@ cdef inline void _block(char *tb, char *ta, int m, int n, int k, real *bp, int l
 def gemm(const real[:, :, :, :] a,  # IN  (A1, A2, M, K), each matrix C- or F-ordered
          const real[:, :, :, :] b,  # IN  (Bb1, Bb2, K, N), each matrix C- or F-ordered
          real[:, :, :, :] c,        # OUT (B1, B2, M, N), rows contiguous
-         bint accumulate, int n_threads):
-    """c[i, j] = a[i, j] @ b[i, j] (+= when accumulate), parallel over (i, j, column block).
+         bint accumulate, int n_threads,
+         const real[:, ::1] bias=None,           # IN  (B2, M) per row of each matrix, or None
+         const real[:, :, :, :] residual=None,   # IN  c's shape, rows contiguous, or None
+         bint relu=False):
+    """c[i, j] = a[i, j] @ b[i, j] (+= when accumulate), parallel over (i, j, column block),
+    then ``c[i, j] = relu((c[i, j] + residual[i, j]) + bias[j][:, None])`` per block,
+    each part only when given.
 
     An operand's leading axis of length 1 is broadcast over c's; any other
-    length must equal c's.
+    length must equal c's.  ``residual`` must not overlap ``c``.
     """
     cdef int B1 = c.shape[0], B2 = c.shape[1], M = a.shape[2], K = a.shape[3], N = b.shape[3]
     sa = (a.shape[0], a.shape[1], a.shape[2], a.shape[3])
@@ -58,6 +84,17 @@ def gemm(const real[:, :, :, :] a,  # IN  (A1, A2, M, K), each matrix C- or F-or
     # split each matrix's columns only as far as it takes to feed every thread
     cdef int splits = max(1, (n_threads + G - 1) // G)
     cdef int nb = max(16, ((N + splits - 1) // splits + 15) // 16 * 16)
+    cdef bint epilogue = bias is not None or residual is not None or relu
+    cdef bint has_bias = bias is not None, has_res = residual is not None
+    cdef int r_ld = 0
+    cdef const real *bp = NULL
+    cdef const real *rp = NULL
+    if has_bias and (bias.shape[0] != B2 or bias.shape[1] != M):
+        raise ValueError(f"gemm: bias must have shape ({B2}, {M}), got ({bias.shape[0]}, {bias.shape[1]})")
+    if has_res:
+        if (residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3]) != sc or residual.strides[3] != sizeof(real):
+            raise ValueError(f"gemm: residual must have c's shape {sc} with contiguous rows")
+        r_ld = residual.strides[2] // sizeof(real)
     cdef int nblocks = (N + nb - 1) // nb
     cdef int task, g, i, j, j0, width
     if M == 0 or N == 0 or G == 0:
@@ -71,3 +108,18 @@ def gemm(const real[:, :, :, :] a,  # IN  (A1, A2, M, K), each matrix C- or F-or
             width = min(nb, N - j0)
             _block(tb, ta, width, M, K, <real *> &b[i * bi, j * bj, 0, j0], ldb,
                    <real *> &a[i * ai, j * aj, 0, 0], lda, beta, &c[i, j, 0, j0], ldc)
+            if epilogue:
+                bp = &bias[j, 0] if has_bias else NULL
+                rp = &residual[i, j, 0, j0] if has_res else NULL
+                if real is float:
+                    fc_gemm.gemm_epilogue_f32(&c[i, j, 0, j0], ldc, rp, r_ld, bp, M, width, relu)
+                else:
+                    fc_gemm.gemm_epilogue_f64(&c[i, j, 0, j0], ldc, rp, r_ld, bp, M, width, relu)
+
+
+def use_isa(int level):
+    """Point this family's kernels at the best set built at or below ``level``; its name."""
+    return fc_gemm_use(level).decode()
+
+
+attach("gemm", use_isa)

@@ -31,13 +31,17 @@ overlap) is exposed for backward passes, with ``im2col`` beside it.
 """
 import numpy as np
 
-from .._blas import gemm
+from .._blas import apply_epilogue, gemm
 from .._engines import kernels
 from .._threads import get_num_threads
 from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
 STEM = "im2col"
+
+#: ``conv2d`` applies a bias, residual and ReLU epilogue as it writes (each
+#: GEMM block's, in cache) instead of leaving them to passes of their own.
+TAKES_EPILOGUE = True
 
 #: Column bytes per tile and thread the planner aims for.  On an idle core
 #: 1-2 MiB (about one L2) is best, 8 MiB costs 5-10% on MNIST-sized layers;
@@ -124,7 +128,7 @@ def _geometry(p):
             p.dilation[0], p.dilation[1])
 
 
-def conv2d(x, w, p, engine, n_threads, out=None):
+def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
     """NCHW cross-correlation by im2col + GEMM (see the module docstring).
 
     Parameters
@@ -139,10 +143,16 @@ def conv2d(x, w, p, engine, n_threads, out=None):
     n_threads : int
     out : ndarray, optional
         C-contiguous (N, K, OH, OW) array of x's dtype to fill (a planned buffer).
+    epilogue : (bias, residual, relu), optional
+        Applied as the products are written (``fastconv._blas.gemm``):
+        ``y = relu((y + residual) + bias[k])``, ``bias`` (K,) or None,
+        ``residual`` a C-contiguous (N, K, OH, OW) array or None (not
+        overlapping ``out``), ``relu`` a bool.
 
     Returns
     -------
-    ndarray, shape (N, K, OH, OW), x's dtype, without bias (``out`` when given).
+    ndarray, shape (N, K, OH, OW), x's dtype, without bias unless the
+    epilogue has one (``out`` when given).
 
     Examples
     --------
@@ -160,8 +170,11 @@ def conv2d(x, w, p, engine, n_threads, out=None):
     rows = Cg * p.R * p.S
     y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     wg = w.reshape(G, Kg, rows)
+    bias, res, relu = epilogue or (None, None, False)
+    bias = None if bias is None else bias.reshape(G, Kg)
+    res4 = None if res is None else res.reshape(N, G, Kg, L)
     if is_pointwise(p):
-        gemm(wg, x.reshape(N, G, Cg, L), out=y.reshape(N, G, Kg, L))
+        gemm(wg, x.reshape(N, G, Cg, L), out=y.reshape(N, G, Kg, L), bias=bias, residual=res4, relu=relu)
         return y
     pack = kernels(engine, STEM).im2col
     geom = _geometry(p)
@@ -182,14 +195,20 @@ def conv2d(x, w, p, engine, n_threads, out=None):
             yt = y3[n0:n0 + m, g0 * Kg:(g0 + gm) * Kg]
             w_t = wg[g0:g0 + gm]
             if layout == "batch":
-                res = work[size:].reshape(gm, Kg, m * L)
-                gemm(w_t, cols.reshape(gm, rows, m * L), out=res)
-                np.copyto(yt, res.reshape(gm * Kg, m, L).transpose(1, 0, 2))
+                prod = work[size:].reshape(gm, Kg, m * L)
+                gemm(w_t, cols.reshape(gm, rows, m * L), out=prod)
+                np.copyto(yt, prod.reshape(gm * Kg, m, L).transpose(1, 0, 2))
+                if epilogue:
+                    # Right after the reorder, while the tile is in cache.
+                    apply_epilogue(y4[n0:n0 + m, g0:g0 + gm], None if bias is None else bias[g0:g0 + gm],
+                                   None if res4 is None else res4[n0:n0 + m, g0:g0 + gm], relu)
             else:
                 # cols seen as (image, group, row, pixel): BLAS reads each
                 # image's block in place with leading dimension m*L.
                 cv = cols.reshape(gm, rows, m, L).transpose(2, 0, 1, 3)
-                gemm(w_t, cv, out=y4[n0:n0 + m, g0:g0 + gm])
+                gemm(w_t, cv, out=y4[n0:n0 + m, g0:g0 + gm],
+                     bias=None if bias is None else bias[g0:g0 + gm],
+                     residual=None if res4 is None else res4[n0:n0 + m, g0:g0 + gm], relu=relu)
     return y
 
 

@@ -145,10 +145,21 @@ class ConvStep(Step):
         self.backend = f"{mod.__name__.rsplit('.', 1)[-1]}/{engine}"
         self.flops = p.flops
 
+    @property
+    def fused(self):
+        """Whether the backend applies the epilogue as it writes its output."""
+        return getattr(self.mod, "TAKES_EPILOGUE", False)
+
     def run(self, env):
         x = env[self.ins[0]]
-        y = self.mod.conv2d(x, self.w, self.p, self.engine, get_num_threads(), out=self.target[0])
-        apply_epilogue(y, self.epilogue, None if self.residual is None else env[self.residual])
+        res = None if self.residual is None else env[self.residual]
+        ep = self.epilogue
+        if self.fused:
+            y = self.mod.conv2d(x, self.w, self.p, self.engine, get_num_threads(), out=self.target[0],
+                                epilogue=(ep.bias, res, ep.relu))
+        else:
+            y = self.mod.conv2d(x, self.w, self.p, self.engine, get_num_threads(), out=self.target[0])
+            apply_epilogue(y, ep, res)
         env[self.outs[0]] = y
 
 
