@@ -1,7 +1,9 @@
 /* The tile-independent half of fastconv's Winograd kernels: loading input
  * tiles (padding applied while loading, rows split by column phase), the
  * separable 2-D transforms run across a segment of neighbouring tiles, and
- * storing output tiles.  Included by csrc/winograd_f<m>x3.c, which first
+ * storing output tiles (with the epilogue of a fused layer: a residual of
+ * y's shape, a bias per output channel and ReLU, each optional, applied as
+ * the tile is stored).  Included by csrc/winograd_f<m>x3.c, which first
  * defines the tile: WG_M (outputs per tile side), WG_A (= WG_M + 2), WG_SEG
  * (tiles per segment), the 1-D transforms WG_BT(T, d, o) and WG_AT(T, m, o),
  * and the names WG_INPUT(SUF) / WG_OUTPUT(SUF) of the two functions.
@@ -68,8 +70,11 @@ static void WG_INPUT(SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C,
 \
 static void WG_OUTPUT(SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
     ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
-    ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb) \
+    ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb, \
+    const T *FC_RESTRICT res, const T *FC_RESTRICT bias, int relu) \
 { \
+    const int epilogue = res || bias || relu; \
+    const T b = bias ? bias[k] : 0; \
     T S[WG_M][WG_A][WG_SEG];          /* after the vertical pass */ \
     T R[WG_M][WG_M * WG_SEG];         /* finished output rows of the segment */ \
     for (ptrdiff_t t = ta; t < tb;) { \
@@ -98,7 +103,19 @@ static void WG_OUTPUT(SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K
         for (ptrdiff_t i = 0; i < WG_M; ++i) { \
             const ptrdiff_t oh = th * WG_M + i; \
             if (oh >= OH) break; \
-            memcpy(y + ((n * K + k) * OH + oh) * OW + ow0, R[i], sizeof(T) * ncol); \
+            const ptrdiff_t at = ((n * K + k) * OH + oh) * OW + ow0; \
+            if (!epilogue) { \
+                memcpy(y + at, R[i], sizeof(T) * ncol); \
+                continue; \
+            } \
+            /* the epilogue in the unfused passes' order, each sum rounded: \
+             * (y + res) + bias, then ReLU by np.maximum's rule */ \
+            for (ptrdiff_t j = 0; j < ncol; ++j) { \
+                T v = R[i][j]; \
+                if (res) v = v + res[at + j]; \
+                if (bias) v = v + b; \
+                y[at + j] = relu ? (v <= 0 ? 0 : v) : v; \
+            } \
         } \
         t += len; \
     } \

@@ -14,14 +14,17 @@
  *         channel c whose top-left corner is (4*th - pt, 4*tw - pl) in the
  *         unpadded x (N x C x H x W); pixels outside x read as zero.
  * output: y[n][k][4*th + i][4*tw + j] = (A^T m A)[i][j] for the tiles
- *         [ta, tb) of output channel k, clipped to OH x OW. */
+ *         [ta, tb) of output channel k, clipped to OH x OW.
+ *         res (y's shape) and bias (K,) are added, each when not NULL,
+ *         then ReLU when relu is nonzero (the fused layer's epilogue). */
 #define FC_WG_F4X3_DECL(SUF, T) \
     void (*winograd_f4x3_input_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT V, ptrdiff_t C, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t pt, ptrdiff_t pl, \
         ptrdiff_t c, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb); \
     void (*winograd_f4x3_output_##SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K, \
         ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
-        ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb);
+        ptrdiff_t k, ptrdiff_t t0, ptrdiff_t cs, ptrdiff_t xs, ptrdiff_t ta, ptrdiff_t tb, \
+        const T *FC_RESTRICT res, const T *FC_RESTRICT bias, int relu);
 
 /* One instruction set's kernels (fc_isa.h). */
 typedef struct {

@@ -80,6 +80,18 @@ class TestConv2dPerInstructionSet:
         assert rel_err(got, _naive(x, w, stride, padding, groups)) < TOL[np.dtype(dtype)]
 
     @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("m", winograd_backend.TILES)
+    def test_winograd_epilogue_matches_the_unfused_passes_bit_for_bit(self, isa, rng, m, dtype):
+        x, w = _case(rng, dtype, (2, 8, 14, 14), (13, 8, 3, 3))
+        x4, w4, _, p, _ = conv2d_args(x, w, None, 1, 1, 1, 1)
+        bias = rng.standard_normal(13).astype(dtype)
+        res = rng.standard_normal(p.out_shape).astype(dtype)
+        ref = winograd_backend.conv2d_tile(x4, w4, p, "cython", 2, m=m)
+        ref = np.maximum((ref + res) + bias[:, None, None], dtype(0))
+        got = winograd_backend.conv2d_tile(x4, w4, p, "cython", 2, m=m, epilogue=(bias, res, True))
+        np.testing.assert_array_equal(got, ref)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
     @pytest.mark.parametrize("case", ["lenet-conv2", "alexnet-conv1", "depthwise"])
     def test_direct_weight_gradient_matches_the_cython_engine_on_every_set(self, isa, rng, case,
                                                                            dtype):

@@ -152,6 +152,44 @@ class TestConv2dTile:
             wg.conv2d_tile(x, w, p, ENGINES[0], 1, m=8)
 
 
+class TestEpilogue:
+    """The output transform's epilogue (bias, residual, ReLU) gives the
+    unfused passes' result bit for bit, on every tile and engine."""
+
+    @pytest.mark.parametrize("engine", ENGINES)
+    @pytest.mark.parametrize("m", [2, 4, 6])
+    @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+    @pytest.mark.parametrize("parts", [(True, True, True), (True, False, True), (False, True, False),
+                                       (False, False, True)])
+    def test_matches_the_unfused_passes(self, rng, engine, m, dtype, parts):
+        from fastconv.backends.winograd import conv2d_tile
+        x = rng.standard_normal((2, 3, 13, 11)).astype(dtype)
+        w = rng.standard_normal((5, 3, 3, 3)).astype(dtype)
+        x, w, _, p, _ = conv2d_args(x, w, None, 1, 1, 1, 1)
+        with_bias, with_res, relu = parts
+        bias = rng.standard_normal(p.K).astype(dtype) if with_bias else None
+        res = rng.standard_normal(p.out_shape).astype(dtype) if with_res else None
+        ref = conv2d_tile(x, w, p, engine, 2, m=m)
+        if with_res:
+            ref += res
+        if with_bias:
+            ref += bias[:, None, None]
+        if relu:
+            ref = np.maximum(ref, dtype(0))
+        out = conv2d_tile(x, w, p, engine, 2, m=m, out=np.full(p.out_shape, np.nan, dtype),
+                          epilogue=(bias, res, relu))
+        np.testing.assert_array_equal(out, ref)
+
+    @pytest.mark.parametrize("engine", ENGINES)
+    def test_a_misshapen_epilogue_is_refused(self, rng, engine):
+        from fastconv.backends.winograd import conv2d_tile
+        x, w, _, p, _ = conv2d_args(np.ones((1, 2, 6, 6)), np.ones((4, 2, 3, 3)), None, 1, 1, 1, 1)
+        with pytest.raises(ValueError, match="bias"):
+            conv2d_tile(x, w, p, engine, 1, epilogue=(np.ones(3), None, False))
+        with pytest.raises(ValueError, match="residual"):
+            conv2d_tile(x, w, p, engine, 1, epilogue=(None, np.ones((1, 4, 6, 5)), False))
+
+
 class TestErrorBounds:
     """Max error relative to the output's scale against float64 direct."""
 

@@ -21,11 +21,13 @@ cdef extern from "winograd_f6x3.h" nogil:
         void (*winograd_f6x3_output_f32)(const float *M, float *y, Py_ssize_t K, Py_ssize_t OH,
                                          Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t k,
                                          Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs, Py_ssize_t ta,
-                                         Py_ssize_t tb) noexcept nogil
+                                         Py_ssize_t tb,
+                                         const float *res, const float *bias, int relu) noexcept nogil
         void (*winograd_f6x3_output_f64)(const double *M, double *y, Py_ssize_t K, Py_ssize_t OH,
                                          Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t k,
                                          Py_ssize_t t0, Py_ssize_t cs, Py_ssize_t xs, Py_ssize_t ta,
-                                         Py_ssize_t tb) noexcept nogil
+                                         Py_ssize_t tb,
+                                         const double *res, const double *bias, int relu) noexcept nogil
     const fc_winograd_f6x3_kernels *fc_winograd_f6x3
     const char *fc_winograd_f6x3_use(int level)
 
@@ -57,13 +59,28 @@ def input_transform(const floating[:, :, :, ::1] x,   # IN  (N, C, H, W), unpadd
 
 def output_transform(const floating[:, :, :] M,        # IN  strided, unit inner stride (64, K, nt)
                      floating[:, :, :, ::1] y,         # OUT (N, K, OH, OW)
-                     Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, int n_threads):
-    """y tiles t0 .. t0 + nt = A^T m A of M, clipped to the output."""
+                     Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t t0, int n_threads,
+                     const floating[::1] bias=None,             # IN  (K,) or None
+                     const floating[:, :, :, ::1] residual=None, # IN  y's shape, or None
+                     bint relu=False):
+    """y tiles t0 .. t0 + nt = A^T m A of M, clipped to the output, then
+    ``relu((y + residual) + bias[k])`` as each tile is stored, each part when given."""
     cdef const fc_winograd_f6x3_kernels *table = fc_winograd_f6x3
     cdef Py_ssize_t K = y.shape[1], OH = y.shape[2], OW = y.shape[3], nt = M.shape[2]
     cdef Py_ssize_t npieces = (nt + WINOGRAD_F6X3_SEG - 1) // WINOGRAD_F6X3_SEG
     cdef Py_ssize_t cs = M.strides[1] // sizeof(floating), xs = M.strides[0] // sizeof(floating)
     cdef Py_ssize_t idx, k, ta, tb
+    cdef const floating *bp = NULL
+    cdef const floating *rp = NULL
+    if bias is not None:
+        if bias.shape[0] != K:
+            raise ValueError(f"output_transform: bias must have shape ({K},), got ({bias.shape[0]},)")
+        bp = &bias[0]
+    if residual is not None:
+        if (residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3]) != \
+                (y.shape[0], K, OH, OW):
+            raise ValueError("output_transform: residual must have y's shape")
+        rp = &residual[0, 0, 0, 0]
     with nogil:
         for idx in prange(K * npieces, num_threads=n_threads, schedule="static"):
             k = idx // npieces
@@ -71,10 +88,10 @@ def output_transform(const floating[:, :, :] M,        # IN  strided, unit inner
             tb = min(ta + WINOGRAD_F6X3_SEG, t0 + nt)
             if floating is float:
                 table.winograd_f6x3_output_f32(&M[0, 0, 0], &y[0, 0, 0, 0], K, OH, OW, TH, TW,
-                                               k, t0, cs, xs, ta, tb)
+                                               k, t0, cs, xs, ta, tb, rp, bp, relu)
             else:
                 table.winograd_f6x3_output_f64(&M[0, 0, 0], &y[0, 0, 0, 0], K, OH, OW, TH, TW,
-                                               k, t0, cs, xs, ta, tb)
+                                               k, t0, cs, xs, ta, tb, rp, bp, relu)
 
 
 def use_isa(int level):

@@ -9,6 +9,7 @@ Inner loops run over slices from index 0: with an index that starts at an
 arbitrary offset Numba keeps its negative-index wraparound in the loop and
 LLVM does not vectorise it (measured 2x slower on a 2 MB ReLU).
 """
+import numpy as np
 from numba import njit, prange
 
 from .._threads import numba_threads
@@ -108,3 +109,29 @@ def relu(x, y, n_threads):
     parts = max(1, n_threads)
     numba_threads(parts)
     _relu(x, y, parts, _range_len(total, parts))
+
+
+@njit(inline="always")
+def epilogue_value(v, bias, res, n, k, i, j, relu, zero):
+    """A fused layer's epilogue on one output ``v`` at (n, k, i, j):
+    ``relu((v + res[n, k, i, j]) + bias[k])``, a part skipped when its array is
+    empty (:func:`epilogue_arrays`), in the unfused passes' order and with
+    np.maximum's ReLU (a NaN stays, -0.0 gives 0.0)."""
+    if res.shape[0] > 0:
+        v = v + res[n, k, i, j]
+    if bias.shape[0] > 0:
+        v = v + bias[k]
+    if relu:
+        # v <= 0 is false for a NaN, which stays (np.maximum's rule)
+        v = zero if v <= 0 else v
+    return v
+
+
+def epilogue_arrays(y, bias, residual):
+    """(bias, residual) for :func:`epilogue_value`, empty arrays of y's dtype
+    standing for the parts not given (one compiled signature for all)."""
+    bias = np.empty(0, y.dtype) if bias is None else bias
+    residual = np.empty((0, 0, 0, 0), y.dtype) if residual is None else residual
+    if bias.shape[0] not in (0, y.shape[1]) or (residual.shape[0] and residual.shape != y.shape):
+        raise ValueError(f"epilogue: bias must have shape ({y.shape[1]},) and residual {y.shape}")
+    return bias, residual

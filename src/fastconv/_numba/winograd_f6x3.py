@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import numba_threads
+from .pointwise import epilogue_arrays, epilogue_value
 
 CHUNK = 64          # tiles per parallel chunk, and per pass of one tile row
 _M = 6
@@ -100,7 +101,7 @@ def _input_transform(x, V, TH, TW, pt, pl, t0):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _output_transform(M, y, TH, TW, t0):
+def _output_transform(M, y, TH, TW, t0, bias, res, relu):
     K, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     nt = M.shape[2]
     dt = M.dtype.type
@@ -134,7 +135,7 @@ def _output_transform(M, y, TH, TW, t0):
                     o = _at(dt, S[i, 0, u], S[i, 1, u], S[i, 2, u], S[i, 3, u], S[i, 4, u], S[i, 5, u], S[i, 6, u], S[i, 7, u])
                     ow = (tw0 + u) * _M
                     for j in range(min(_M, OW - ow)):
-                        y[n, k, oh, ow + j] = o[j]
+                        y[n, k, oh, ow + j] = epilogue_value(o[j], bias, res, n, k, oh, ow + j, relu, dt(0))
             t += ln
 
 
@@ -144,7 +145,8 @@ def input_transform(x, V, TH, TW, pt, pl, t0, n_threads):
     _input_transform(x, V, TH, TW, pt, pl, t0)
 
 
-def output_transform(M, y, TH, TW, t0, n_threads):
-    """y tiles t0 .. t0 + nt = A^T m A of M, clipped to the output."""
+def output_transform(M, y, TH, TW, t0, n_threads, bias=None, residual=None, relu=False):
+    """y tiles t0 .. t0 + nt = A^T m A of M, clipped to the output, then
+    ``relu((y + residual) + bias[k])`` as each tile is stored, each part when given."""
     numba_threads(n_threads)
-    _output_transform(M, y, TH, TW, t0)
+    _output_transform(M, y, TH, TW, t0, *epilogue_arrays(y, bias, residual), bool(relu))

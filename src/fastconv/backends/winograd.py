@@ -65,6 +65,10 @@ from .._blas import gemm
 from .._engines import kernels
 from .._transform_cache import TransformCache
 
+#: ``conv2d`` applies a bias, residual and ReLU epilogue in its output
+#: transform, as each tile is stored (see :func:`conv2d_tile`).
+TAKES_EPILOGUE = True
+
 ENGINES = ("cython", "numba")
 STEM = "winograd_f4x3"          # the stem ``_dispatch.engines`` checks for availability
 TILES = (2, 4, 6)
@@ -313,7 +317,7 @@ def _plane_buffer(alpha2, rows, T, dtype):
     return view
 
 
-def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None):
+def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None, epilogue=None):
     """Winograd F(m x m, 3x3) convolution with the tile forced.
 
     The backend's ``conv2d`` calls this with :func:`choose_tile`'s tile; tests
@@ -331,6 +335,11 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None):
         Output tile size.
     out : ndarray, optional
         C-contiguous (N, K, OH, OW) array of x's dtype to fill.
+    epilogue : (bias, residual, relu), optional
+        Applied by the output transform as each tile is stored:
+        ``y = relu((y + residual) + bias[k])``, ``bias`` (K,) or None,
+        ``residual`` a C-contiguous (N, K, OH, OW) array or None (not
+        overlapping ``out``), ``relu`` a bool.
 
     Returns
     -------
@@ -366,9 +375,9 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None):
         nt = min(T, ntiles - t0)
         ker.input_transform(x, vview(nt), TH, TW, p.pad[0], p.pad[2], t0, n_threads)
         gemm(U, vview(nt, G), out=mview(nt, G))
-        ker.output_transform(mview(nt), y, TH, TW, t0, n_threads)
+        ker.output_transform(mview(nt), y, TH, TW, t0, n_threads, *(epilogue or ()))
     return y
 
 
-def conv2d(x, w, p, engine, n_threads, out=None):
-    return conv2d_tile(x, w, p, engine, n_threads, m=choose_tile(p), out=out)
+def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
+    return conv2d_tile(x, w, p, engine, n_threads, m=choose_tile(p), out=out, epilogue=epilogue)
