@@ -95,7 +95,8 @@ static void FC_NAME(direct_pack_input_##SUF)(const T *FC_RESTRICT x, T *FC_RESTR
 #define FC_DIRECT_BLOCK(SUF, T, KB, NV) \
 static void FC_DIRECT_BLOCK_NAME_(KB, NV, SUF)(const T *FC_RESTRICT xq, const T *FC_RESTRICT wp, T *FC_RESTRICT y, \
     const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS, ptrdiff_t cstride, \
-    ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn) \
+    ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn, \
+    const T *FC_RESTRICT res, const T *FC_RESTRICT bias, int relu) \
 { \
     typedef T vec __attribute__((vector_size(FC_VEC_BYTES))); \
     enum { VL = FC_VEC_BYTES / sizeof(T), QB = NV * VL }; \
@@ -129,8 +130,20 @@ static void FC_DIRECT_BLOCK_NAME_(KB, NV, SUF)(const T *FC_RESTRICT xq, const T 
         ptrdiff_t run = Wq - ow < QB - j ? Wq - ow : QB - j; \
         if (ow < OW) { \
             const ptrdiff_t n = OW - ow < run ? OW - ow : run; \
-            for (ptrdiff_t k = 0; k < kn; ++k) \
-                memcpy(y + (k * OH + oh) * OW + ow, &out[k][j], (size_t)n * sizeof(T)); \
+            for (ptrdiff_t k = 0; k < kn; ++k) { \
+                const ptrdiff_t at = (k * OH + oh) * OW + ow; \
+                if (!(res || bias || relu)) { \
+                    memcpy(y + at, &out[k][j], (size_t)n * sizeof(T)); \
+                    continue; \
+                } \
+                /* the fused layer's epilogue, in the unfused passes' order */ \
+                for (ptrdiff_t e = 0; e < n; ++e) { \
+                    T v = out[k][j + e]; \
+                    if (res) v = v + res[at + e]; \
+                    if (bias) v = v + bias[k]; \
+                    y[at + e] = relu ? (v <= 0 ? 0 : v) : v; \
+                } \
+            } \
         } \
         j += run; \
         ow += run; \

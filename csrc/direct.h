@@ -23,13 +23,19 @@
  * Each instruction set has three block shapes (direct.c has the table):
  * block[0] and block[1] for groups of several output channels (the caller
  * takes the kb that pads a group's channels less, block[0] on a tie) and
- * block[2], kb = 1, for groups of fewer than single_below channels. */
+ * block[2], kb = 1, for groups of fewer than single_below channels.
+ * A block stores its outputs through the fused layer's epilogue:
+ * y = relu((y + res) + bias[k]), res (y's layout, at the block's first
+ * channel) and bias (at its first channel) each skipped when NULL, ReLU when
+ * relu is nonzero, in the unfused passes' order and rounding. */
 typedef void (*fc_direct_block_f32)(const float *FC_RESTRICT xq, const float *FC_RESTRICT wp,
     float *FC_RESTRICT y, const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS,
-    ptrdiff_t cstride, ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
+    ptrdiff_t cstride, ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn,
+    const float *FC_RESTRICT res, const float *FC_RESTRICT bias, int relu);
 typedef void (*fc_direct_block_f64)(const double *FC_RESTRICT xq, const double *FC_RESTRICT wp,
     double *FC_RESTRICT y, const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t Cg, ptrdiff_t RS,
-    ptrdiff_t cstride, ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn);
+    ptrdiff_t cstride, ptrdiff_t q0, ptrdiff_t Wq, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t kn,
+    const double *FC_RESTRICT res, const double *FC_RESTRICT bias, int relu);
 
 #define FC_DIRECT_PACK_DECL(SUF, T) \
     void (*direct_pack_input_##SUF)(const T *FC_RESTRICT x, T *FC_RESTRICT xq, \

@@ -214,3 +214,33 @@ class TestEpilogue:
     def test_describes_itself(self):
         assert str(Epilogue(bias=np.zeros(1), relu=True)) == "+bias relu"
         assert str(Epilogue()) == "-"
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("backend,engine,geometry", [
+        (b, e, g) for b in ("naive", "im2col", "fft", "winograd", "direct") for e in ("cython", "numba")
+        for g in ("3x3", "strided 5x5", "grouped")
+        if not (b == "winograd" and g == "strided 5x5") and not (b == "fft" and g == "strided 5x5")])
+    def test_every_backend_applies_it_as_the_unfused_passes_do(self, backend, engine, geometry, dtype):
+        from fastconv import _registry
+        from fastconv._validation import conv2d_args
+        rng = np.random.default_rng(1)
+        xs, ws, stride, pad, groups = {"3x3": ((2, 6, 11, 13), (10, 6, 3, 3), 1, 1, 1),
+                                       "strided 5x5": ((2, 3, 19, 17), (8, 3, 5, 5), 2, 2, 1),
+                                       "grouped": ((2, 8, 9, 9), (12, 4, 3, 3), 1, 1, 2)}[geometry]
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        x, w, _, p, _ = conv2d_args(x, w, None, stride, pad, 1, groups)
+        mod = _registry.backend_module(backend)
+        if mod.unsupported(p) is not None:
+            pytest.skip(mod.unsupported(p))
+        bias = rng.standard_normal(p.K).astype(dtype)
+        res = rng.standard_normal(p.out_shape).astype(dtype)
+        for parts in [(bias, res, True), (None, res, False), (bias, None, False), (None, None, True)]:
+            b, r, relu = parts
+            want = mod.conv2d(x, w, p, engine, 2)
+            want = want + r if r is not None else want
+            want = want + b[:, None, None] if b is not None else want
+            want = np.maximum(want, dtype(0)) if relu else want
+            got = mod.conv2d(x, w, p, engine, 2, out=np.full(p.out_shape, np.nan, dtype),
+                             epilogue=parts)
+            np.testing.assert_array_equal(got, want)

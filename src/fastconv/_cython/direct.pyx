@@ -15,10 +15,10 @@ ctypedef fused real:
 
 ctypedef void (*block_f32)(const float *, const float *, float *, const Py_ssize_t *, Py_ssize_t,
                            Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                           Py_ssize_t) noexcept nogil
+                           Py_ssize_t, const float *, const float *, int) noexcept nogil
 ctypedef void (*block_f64)(const double *, const double *, double *, const Py_ssize_t *, Py_ssize_t,
                            Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                           Py_ssize_t) noexcept nogil
+                           Py_ssize_t, const double *, const double *, int) noexcept nogil
 
 cdef extern from "direct.h" nogil:
     ctypedef struct fc_direct_kernels:
@@ -87,9 +87,13 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
                   real[:, ::1] xq,                # WORK (N*C, sh*sw*plane) phase planes
                   real[:, :, :, ::1] y,           # OUT (N, K, OH, OW)
                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                  Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane, Py_ssize_t qb, int n_threads):
+                  Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane, Py_ssize_t qb, int n_threads,
+                  const real[::1] bias=None,              # IN  (K,) or None
+                  const real[:, :, :, ::1] residual=None, # IN  y's shape, or None
+                  bint relu=False):
     """y = cross-correlation of x (zero-padded by pt, pl at the top/left) with the packed weights,
-    in blocks of qb flat positions."""
+    in blocks of qb flat positions, then ``relu((y + residual) + bias[k])`` as each block
+    is stored, each part when given."""
     cdef const fc_direct_kernels *table = fc_direct
     cdef Py_ssize_t N = y.shape[0], K = y.shape[1], OH = y.shape[2], OW = y.shape[3]
     cdef Py_ssize_t C = x.shape[1]
@@ -101,6 +105,19 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
     cdef int i = _block_index(table, kb, qb, sizeof(real))
     cdef block_f32 block32 = table.block_f32[i]
     cdef block_f64 block64 = table.block_f64[i]
+    cdef const real *bp = NULL
+    cdef const real *rp = NULL
+    cdef const real *bk
+    cdef const real *rk
+    if bias is not None:
+        if bias.shape[0] != K:
+            raise ValueError(f"conv2d_direct: bias must have shape ({K},), got ({bias.shape[0]},)")
+        bp = &bias[0] if K else NULL
+    if residual is not None:
+        if (residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3]) != \
+                (N, K, OH, OW):
+            raise ValueError("conv2d_direct: residual must have y's shape")
+        rp = &residual[0, 0, 0, 0] if N * K * OH * OW else NULL
     with nogil:
         _pack(table, x, xq, sh, sw, pt, pl, Hq, Wq, plane, n_threads)
         # Tasks ordered (n, g, q, b): consecutive tasks share their input planes.
@@ -111,12 +128,14 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
             n = task // (nkb * nq * G)
             c0 = n * C + g * Cg
             k0 = g * Kg + b * kb
+            bk = bp + k0 if bp != NULL else NULL
+            rk = rp + (n * K + k0) * OH * OW if rp != NULL else NULL
             if real is float:
                 block32(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg, RS, cstride,
-                        q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+                        q * qb, Wq, OH, OW, min(kb, Kg - b * kb), rk, bk, relu)
             else:
                 block64(&xq[c0, 0], &wp[g, b, 0, 0], &y[n, k0, 0, 0], &taps[0], Cg, RS, cstride,
-                        q * qb, Wq, OH, OW, min(kb, Kg - b * kb))
+                        q * qb, Wq, OH, OW, min(kb, Kg - b * kb), rk, bk, relu)
 
 def weight_grad(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
                 const real[:, :, ::1] gyq,      # IN  output gradient (N, K, Lq), flat, zero-padded

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import numba_threads
+from .pointwise import epilogue_arrays, epilogue_value
 
 #: The blocks when the compiled engine is absent (the AVX-512 table of
 #: csrc/direct.c); otherwise the backend plans with the compiled engine's
@@ -33,12 +34,13 @@ def _pack_plane(x, xq, sh, sw, Hq, Wq, plane, pt, pl):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb):
+def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, bias, res, relu):
     N, K, OH, OW = y.shape
     C = x.shape[1]
     G, nkb, CRS, kb = wp.shape
     Cg, Kg, RS = C // G, K // G, taps.shape[0]
     cstride = sh * sw * plane
+    zero = y.dtype.type(0)
     for i in prange(N * C):
         _pack_plane(x[i // C, i % C], xq[i], sh, sw, Hq, Wq, plane, pt, pl)
     nq = (OH * Wq + qb - 1) // qb
@@ -66,7 +68,7 @@ def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb):
                 break
             if ow < OW:
                 for k in range(kn):
-                    y[n, k0 + k, oh, ow] = acc[k, j]
+                    y[n, k0 + k, oh, ow] = epilogue_value(acc[k, j], bias, res, n, k0 + k, oh, ow, relu, zero)
             ow += 1
             if ow == Wq:
                 ow = 0
@@ -107,8 +109,11 @@ def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, n_threa
     _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl)
 
 
-def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, n_threads):
+def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, n_threads,
+                  bias=None, residual=None, relu=False):
     """y = cross-correlation of x (zero-padded by pt, pl at the top/left) with the packed weights,
-    in blocks of qb flat positions."""
+    in blocks of qb flat positions, then ``relu((y + residual) + bias[k])`` as each block
+    is stored, each part when given."""
     numba_threads(n_threads)
-    _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb)
+    _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb,
+                   *epilogue_arrays(y, bias, residual), bool(relu))

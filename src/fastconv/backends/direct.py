@@ -186,7 +186,7 @@ def pack_weights(w, p, kb):
     return np.ascontiguousarray(wp.reshape(G, nkb, kb, -1).transpose(0, 1, 3, 2))
 
 
-def conv2d(x, w, p, engine, n_threads, out=None):
+def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
     """NCHW cross-correlation by the register-blocked direct kernel.
 
     Parameters
@@ -200,10 +200,16 @@ def conv2d(x, w, p, engine, n_threads, out=None):
     n_threads : int
     out : ndarray, optional
         C-contiguous (N, K, OH, OW) array of x's dtype to fill.
+    epilogue : (bias, residual, relu), optional
+        A fused layer's epilogue, ``y = relu((y + residual) + bias[k])``:
+        ``bias`` (K,) or None, ``residual`` a C-contiguous (N, K, OH, OW)
+        array or None (not overlapping ``out``), ``relu`` a bool. Applied
+        as each register block is stored.
 
     Returns
     -------
-    ndarray, shape (N, K, OH, OW), x's dtype, without bias (``out`` when given).
+    ndarray, shape (N, K, OH, OW), x's dtype, without bias unless the
+    epilogue has one (``out`` when given).
 
     Examples
     --------
@@ -222,7 +228,7 @@ def conv2d(x, w, p, engine, n_threads, out=None):
     xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
-                                        Hq, Wq, plane, qb, n_threads)
+                                        Hq, Wq, plane, qb, n_threads, *(epilogue or ()))
     return y
 
 

@@ -70,6 +70,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import as_strided
 
+from . import apply_epilogue
 from .._engines import kernels
 from .._pocketfft import irfft2_into, rfft2_padded
 from .._transform_cache import TransformCache
@@ -470,11 +471,13 @@ def _correlate(x, w, pad, groups, engine, n_threads):
     return _tiled(x, ws, pad, OH, OW, L1, L2, th, tw, groups, mac, n_threads)
 
 
-def conv2d(x, w, p, engine, n_threads, out=None):
+def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
     """NCHW cross-correlation of ``x`` with ``w`` by FFT (see the module docstring).
 
     ``out`` (optional, C-contiguous (N, K, OH, OW)) receives a copy of the
-    result: the tiled and untiled paths size their own outputs.
+    result: the tiled and untiled paths size their own outputs.  A fused
+    layer's ``epilogue`` ``(bias, residual, relu)`` follows as numpy passes
+    (``fastconv.backends.apply_epilogue``).
 
     Examples
     --------
@@ -494,7 +497,7 @@ def conv2d(x, w, p, engine, n_threads, out=None):
         y = _correlate(xq, wq, (0, 0, 0, 0), p.groups, engine, n_threads)
     else:
         y = _correlate(x, _dilate(w, p.dilation), p.pad, p.groups, engine, n_threads)
-    if out is None:
-        return y
-    np.copyto(out, y)
-    return out
+    if out is not None:
+        np.copyto(out, y)
+        y = out
+    return apply_epilogue(y, epilogue)

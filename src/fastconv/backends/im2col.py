@@ -39,10 +39,6 @@ from .._workspace import buffer
 ENGINES = ("cython", "numba")
 STEM = "im2col"
 
-#: ``conv2d`` applies a bias, residual and ReLU epilogue as it writes (each
-#: GEMM block's, in cache) instead of leaving them to passes of their own.
-TAKES_EPILOGUE = True
-
 #: Column bytes per tile and thread the planner aims for.  On an idle core
 #: 1-2 MiB (about one L2) is best, 8 MiB costs 5-10% on MNIST-sized layers;
 #: but every tile hands the cores from the packing pool to BLAS's and back,

@@ -7,6 +7,7 @@ backends, integer arrays (accumulating in int64 with wrap-around), which
 """
 import numpy as np
 
+from . import apply_epilogue
 from .._engines import kernels
 
 ENGINES = ("cython", "numba")
@@ -33,9 +34,9 @@ def pad_input(x, p):
     return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
 
 
-def conv2d(x, w, p, engine, n_threads, out=None):
+def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
     xp = pad_input(x, p)
     y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     kernels(engine, "naive").conv2d_direct(xp, w, y, p.stride[0], p.stride[1], p.dilation[0],
                                            p.dilation[1], p.groups, n_threads)
-    return y
+    return apply_epilogue(y, epilogue)

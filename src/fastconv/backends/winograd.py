@@ -65,10 +65,6 @@ from .._blas import gemm
 from .._engines import kernels
 from .._transform_cache import TransformCache
 
-#: ``conv2d`` applies a bias, residual and ReLU epilogue in its output
-#: transform, as each tile is stored (see :func:`conv2d_tile`).
-TAKES_EPILOGUE = True
-
 ENGINES = ("cython", "numba")
 STEM = "winograd_f4x3"          # the stem ``_dispatch.engines`` checks for availability
 TILES = (2, 4, 6)

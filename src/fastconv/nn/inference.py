@@ -7,10 +7,11 @@ traces the network (:mod:`fastconv.nn._trace`) and compiles the trace:
   convolution's weights and bias (computed in float64, stored in the layer's
   dtype);
 * the bias, a residual add and a ReLU after a convolution (or a ``Linear``)
-  become the step's :class:`Epilogue`, applied in place on the output buffer
-  right after the product (one pass for bias and ReLU; a residual add is a
-  second pass until the kernels take the epilogue themselves: the
-  :class:`Epilogue` is the description a backend would receive);
+  become the step's :class:`Epilogue`.  A convolution's backend applies it
+  as it stores its outputs (im2col after each GEMM block, Winograd in its
+  output transform, direct per register block; naive and FFT in passes
+  after), so a ResNet block's residual add and ReLU cost no pass of their
+  own; a ``Linear`` applies it in place right after its product;
 * each convolution's backend and engine are chosen once, by the cost model
   (``fastconv._select``), or measured first with ``tune=True``;
 * every activation lives in a buffer planned once from the values' lifetimes
@@ -51,10 +52,11 @@ __all__ = ["inference", "InferenceModel", "Epilogue"]
 class Epilogue:
     """What follows a product in its step, applied to the output in place.
 
-    ``bias`` (per output channel, or None), then ``residual`` (whether a
-    same-shaped tensor is added), then ``relu``: ``y = relu(y + bias + r)``.
-    A backend that takes an epilogue applies it in its output pass; until
-    then :func:`apply_epilogue` does.
+    ``residual`` (whether a same-shaped tensor is added), then ``bias`` (per
+    output channel, or None), then ``relu``: ``y = relu((y + r) + bias)``.
+    Convolution backends apply it as they store their outputs
+    (``fastconv.backends``); :func:`apply_epilogue` applies it after a
+    ``Linear``'s product.
     """
     bias: object = None
     residual: bool = False
@@ -145,22 +147,12 @@ class ConvStep(Step):
         self.backend = f"{mod.__name__.rsplit('.', 1)[-1]}/{engine}"
         self.flops = p.flops
 
-    @property
-    def fused(self):
-        """Whether the backend applies the epilogue as it writes its output."""
-        return getattr(self.mod, "TAKES_EPILOGUE", False)
-
     def run(self, env):
         x = env[self.ins[0]]
         res = None if self.residual is None else env[self.residual]
         ep = self.epilogue
-        if self.fused:
-            y = self.mod.conv2d(x, self.w, self.p, self.engine, get_num_threads(), out=self.target[0],
-                                epilogue=(ep.bias, res, ep.relu))
-        else:
-            y = self.mod.conv2d(x, self.w, self.p, self.engine, get_num_threads(), out=self.target[0])
-            apply_epilogue(y, ep, res)
-        env[self.outs[0]] = y
+        env[self.outs[0]] = self.mod.conv2d(x, self.w, self.p, self.engine, get_num_threads(),
+                                            out=self.target[0], epilogue=(ep.bias, res, ep.relu))
 
 
 class LinearStep(Step):
