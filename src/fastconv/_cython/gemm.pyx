@@ -19,6 +19,7 @@ which repacks the weights on every call, than it saved (ResNet-50's 1x1
 layers, batch 8, 2 threads).
 """
 from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t, uintptr_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from fastconv._isa import attach
@@ -39,14 +40,43 @@ ctypedef fused real:
     float
     double
 
+# Another BLAS's ILP64 Fortran gemm (set by use_blas), or NULL for scipy's.
+ctypedef void (*sgemm64_t)(const char *, const char *, const int64_t *, const int64_t *,
+                           const int64_t *, const float *, const float *, const int64_t *,
+                           const float *, const int64_t *, const float *, float *,
+                           const int64_t *) noexcept nogil
+ctypedef void (*dgemm64_t)(const char *, const char *, const int64_t *, const int64_t *,
+                           const int64_t *, const double *, const double *, const int64_t *,
+                           const double *, const int64_t *, const double *, double *,
+                           const int64_t *) noexcept nogil
+cdef sgemm64_t _sgemm64 = NULL
+cdef dgemm64_t _dgemm64 = NULL
+
+
+def use_blas(uintptr_t sgemm64, uintptr_t dgemm64):
+    """Route the products to the ILP64 Fortran ``sgemm``/``dgemm`` at these
+    addresses (another loaded BLAS), or back to scipy's BLAS with zeros."""
+    global _sgemm64, _dgemm64
+    if (sgemm64 == 0) != (dgemm64 == 0):
+        raise ValueError("use_blas: give both addresses or neither")
+    _sgemm64 = <sgemm64_t> sgemm64
+    _dgemm64 = <dgemm64_t> dgemm64
+
 
 cdef inline void _block(char *tb, char *ta, int m, int n, int k, real *bp, int ldb, real *ap, int lda,
                         real beta, real *cp, int ldc) noexcept nogil:
     cdef real one = 1
+    cdef int64_t m8 = m, n8 = n, k8 = k, lda8 = lda, ldb8 = ldb, ldc8 = ldc
     if real is float:
-        sgemm(tb, ta, &m, &n, &k, &one, bp, &ldb, ap, &lda, &beta, cp, &ldc)
+        if _sgemm64 != NULL:
+            _sgemm64(tb, ta, &m8, &n8, &k8, &one, bp, &ldb8, ap, &lda8, &beta, cp, &ldc8)
+        else:
+            sgemm(tb, ta, &m, &n, &k, &one, bp, &ldb, ap, &lda, &beta, cp, &ldc)
     else:
-        dgemm(tb, ta, &m, &n, &k, &one, bp, &ldb, ap, &lda, &beta, cp, &ldc)
+        if _dgemm64 != NULL:
+            _dgemm64(tb, ta, &m8, &n8, &k8, &one, bp, &ldb8, ap, &lda8, &beta, cp, &ldc8)
+        else:
+            dgemm(tb, ta, &m, &n, &k, &one, bp, &ldb, ap, &lda, &beta, cp, &ldc)
 
 
 def gemm(const real[:, :, :, :] a,  # IN  (A1, A2, M, K), each matrix C- or F-ordered

@@ -12,7 +12,7 @@ def report():
     import numpy as np
 
     import fastconv
-    from fastconv import _dispatch, _engines, _isa, _threads
+    from fastconv import _blas, _dispatch, _engines, _isa, _threads
 
     has_omp, omp_threads = _engines.openmp_status()
     info = {
@@ -25,6 +25,7 @@ def report():
         "openmp": {"built_with": has_omp, "default_threads": omp_threads},
         "backends": {b: _dispatch.engines(b) for b in _dispatch.backends()},
         "blas": _threads.blas_info(),
+        "products": _blas.blas_library(),
     }
     try:
         import numba
@@ -64,8 +65,9 @@ def run(args):
     for lib in info["blas"]:
         print(f"  {lib['internal_api']} {lib['version']}  kernel {lib['architecture']}  "
               f"threads {lib['num_threads']}")
+    print(f"  products call: {info['products']}")
     for key, value in info.items():
         if key not in ("fastconv", "python", "numpy", "cpu", "isa", "threads", "openmp", "numba",
-                       "backends", "blas"):
+                       "backends", "blas", "products"):
             print(f"{key}: {value}")
     return 0
