@@ -106,8 +106,13 @@ def features(p, backend):
         # (fitted: about half a microsecond): one per image and group in the
         # per-image layout, one per tile and group in the batch layout.
         gemms = N * G if layout == "image" else math.ceil(N / nb) * G
+        # A strided packing gathers every s-th input element where a stride-1
+        # one copies runs of a row: its own rate.  (Without it, the grid's
+        # stride-2 layers ran 1.1-1.6x slower than predicted and its stride-1
+        # ones 0.6-0.9x: one rate cannot fit both.)
+        strided = packed if p.stride != (1, 1) else 0
         return [1.0, 0 if one_by_one else direct, packed, out, out if layout == "batch" else 0,
-                direct if one_by_one else 0, gemms]
+                direct if one_by_one else 0, gemms, strided]
     if backend == "fft":
         # The lengths, tiles and polyphase channels the backend itself plans.
         # One plane runs on kept buffers with its kernel's spectrum cached:
@@ -139,7 +144,7 @@ def features(p, backend):
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8, 1.0 / 7e10],
-    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11, 5e-7],
+    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11, 5e-7, 1.0 / 2e9],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 2e9],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
 }
