@@ -91,6 +91,52 @@ class TestChoice:
                 np.testing.assert_array_equal(fastconv.conv2d(x, w, **kw), first)
 
 
+class TestFreshWeights:
+    """Training calls (weights new every call) price Winograd's filter transform in."""
+
+    def _deep_small_plane(self):
+        from fastconv._validation import conv2d_args
+        return conv2d_args(np.zeros((32, 512, 2, 2), np.float32), np.zeros((512, 512, 3, 3), np.float32),
+                           None, 1, 1, 1, 1)[3]
+
+    def test_the_filter_transform_is_priced_only_for_fresh_weights(self):
+        p = self._deep_small_plane()
+        cached = _select.predict(p, "winograd", "cython")
+        fresh = _select.predict(p, "winograd", "cython", fresh=True)
+        assert fresh > cached
+        assert _select.predict(p, "im2col", "cython", fresh=True) == _select.predict(p, "im2col", "cython")
+
+    def test_a_training_call_is_chosen_apart_from_an_inference_call(self):
+        p = self._deep_small_plane()
+        with _select.fresh_weights():
+            trained = _select.choose(p)
+        # 36 transformed values per filter against 4 output pixels per image:
+        # the transform outweighs the product's savings.
+        assert trained[0] != "winograd"
+        assert _select.choose(p) is not None
+
+    def test_autograd_marks_weights_that_take_gradients(self, monkeypatch):
+        from fastconv import nn
+        seen = []
+        real = _dispatch.run
+
+        def spy(*args, **kwargs):
+            seen.append(_select.weights_are_fresh())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(_dispatch, "run", spy)
+        x = nn.Tensor(np.ones((1, 2, 5, 5), np.float32))
+        w = nn.Tensor(np.ones((3, 2, 3, 3), np.float32), requires_grad=True)
+        y = nn.functional.conv2d(x, w, padding=1)
+        nn.functional.conv2d(x, nn.Tensor(w.data), padding=1)
+        assert seen == [True, False]
+        x.requires_grad = True
+        seen.clear()
+        nn.functional.conv2d(x, w, padding=1).sum().backward()
+        assert seen == [True, True]      # the forward, then the input gradient's convolution
+        assert not _select.weights_are_fresh()
+
+
 class TestTuningCache:
     def test_tune_stores_the_winner_and_auto_uses_it(self, private_cache):
         e = fastconv.tune((1, 2, 24, 24), (2, 2, 3, 3), padding=1)

@@ -190,6 +190,17 @@ class TestEpilogue:
             conv2d_tile(x, w, p, engine, 1, epilogue=(None, np.ones((1, 4, 6, 5)), False))
 
 
+class TestFilterTransform:
+    @pytest.mark.parametrize("m", [2, 4, 6])
+    @pytest.mark.parametrize("groups", [1, 4])
+    def test_one_gemm_equals_g_w_gt_of_every_filter(self, rng, m, groups):
+        from fastconv.backends import winograd as wg
+        w = rng.standard_normal((8, 3, 3, 3))
+        _, G, _ = wg.MATRICES[m]
+        ref = np.einsum("ar,kcrs,bs->abkc", G, w, G).reshape((m + 2) ** 2, groups, 8 // groups, 3)
+        assert rel_err(wg._filter_transform(w, m, groups), ref) < 1e-14
+
+
 class TestErrorBounds:
     """Max error relative to the output's scale against float64 direct."""
 

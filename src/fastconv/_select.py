@@ -23,6 +23,7 @@ import json
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -50,7 +51,7 @@ _state = {"data": None}
 _L1_BYTES = 48 * 1024
 
 
-def features(p, backend):
+def features(p, backend, fresh=False):
     """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
     (and, for ``direct``, the multiply-adds of its one-channel blocks apart and
     its (block, input channel) pairs; for ``im2col``, its reorder pass, its
@@ -59,6 +60,8 @@ def features(p, backend):
     ``macs`` are the multiply-adds of the backend's main loop (for Winograd
     its transformed-domain products, for FFT the spectral product), ``moved``
     the elements it packs, pads or transforms, ``out`` the outputs written.
+    ``fresh``: the weights differ from call to call (training), so Winograd
+    transforms its filters every call instead of finding them in its cache.
     """
     N, K, OH, OW = p.out_shape
     Cg, R, S, G = p.Cg, p.R, p.S, p.groups
@@ -131,7 +134,13 @@ def features(p, backend):
         m = choose_tile(p)
         tiles = N * math.ceil(OH / m) * math.ceil(OW / m)
         a2 = (m + 2) ** 2
-        return [1.0, a2 * K * Cg * tiles, a2 * tiles * (p.C + K), out]
+        # Fresh filters are transformed per call: alpha^2 elements per
+        # filter, the same kind of work per element as the tile transforms.
+        # (Unpriced, ResNet-18 training at batch 32 gave its 2x2-pixel
+        # 512-channel layers to Winograd, whose filter transform then cost
+        # more than the whole product on im2col.)
+        filters = a2 * K * Cg if fresh else 0
+        return [1.0, a2 * K * Cg * tiles, a2 * tiles * (p.C + K) + filters, out]
     raise ValueError(f"no cost model for backend {backend!r}")
 
 
@@ -302,9 +311,10 @@ def _compile_penalty(backend, engine):
     return 0.0 if _engines.numba_compiled(stem) else NUMBA_COMPILE_S
 
 
-def predict(p, backend, engine):
-    """Predicted seconds for ``backend``/``engine`` on ``p`` (compile cost included)."""
-    f = features(p, backend)
+def predict(p, backend, engine, fresh=False):
+    """Predicted seconds for ``backend``/``engine`` on ``p`` (compile cost included;
+    ``fresh``: weights that change from call to call, see :func:`fresh_weights`)."""
+    f = features(p, backend, fresh)
     c = coefficients(backend, engine, p.dtype)
     return float(np.dot(f, c)) + _compile_penalty(backend, engine)
 
@@ -326,21 +336,57 @@ def _candidates(p, engine, integer, exact):
     return cands
 
 
+_local = threading.local()
+
+
+@contextmanager
+def fresh_weights(on=True):
+    """Within the block, calls have weights that change from call to call.
+
+    A training step's convolutions (``fastconv.nn``'s forward with weights
+    that take gradients, and the input gradient's transposed filters) never
+    see the same filters twice, so Winograd's filter transform is paid on
+    every call and :func:`choose` prices it in.  Measured (tuned) timings,
+    taken with the filters cached, are not used for such calls.
+
+    Examples
+    --------
+    >>> from fastconv import _select
+    >>> with _select.fresh_weights():
+    ...     _select.weights_are_fresh()
+    True
+    >>> _select.weights_are_fresh()
+    False
+    """
+    before = getattr(_local, "fresh", False)
+    _local.fresh = bool(on)
+    try:
+        yield
+    finally:
+        _local.fresh = before
+
+
+def weights_are_fresh():
+    """Whether this thread is inside :func:`fresh_weights`."""
+    return getattr(_local, "fresh", False)
+
+
 def choose(p, engine="auto", integer=False, exact=False):
     """Return ``(backend, engine)`` for geometry ``p`` (memoised)."""
-    memo_key = (p.key, engine, integer, exact, get_num_threads(), _tuning_on)
+    fresh = weights_are_fresh()
+    memo_key = (p.key, engine, integer, exact, get_num_threads(), _tuning_on, fresh)
     hit = _memo.get(memo_key)
     if hit is not None:
         return hit
     cands = _candidates(p, engine, integer, exact)
     if not cands:
         raise ValueError(f"no backend can serve this call with engine={engine!r}")
-    modelled = min(cands, key=lambda c: predict(p, *c))
+    modelled = min(cands, key=lambda c: predict(p, *c, fresh=fresh))
     choice = None
-    tuned = _data()["entries"].get(_entry_key(p, engine))
+    tuned = None if fresh else _data()["entries"].get(_entry_key(p, engine))
     if tuned is not None:
         choice = _best_measured(tuned, cands, modelled)
-    if choice is None and _tuning_on and not integer:
+    if choice is None and _tuning_on and not integer and not fresh:
         choice = _best_measured(_measure_and_store(p, engine), cands, modelled)
     if choice is None:
         choice = modelled

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import _dispatch, _engines
+from .. import _dispatch, _engines, _select
 from ..backends import direct as direct_backend
 from ..backends import im2col as im2col_backend
 from .._blas import gemm
@@ -233,7 +233,10 @@ class Conv2d(Function):
                 backend="auto", engine="auto"):
         x4, w, b, p, squeeze = conv2d_args(x, weight, bias, stride, padding, dilation, groups)
         self.backend, self.engine = backend, engine
-        y = _dispatch.run(x4, w, p, backend, engine)
+        # Weights that take gradients change every step: auto prices in the
+        # filter transforms a backend cannot reuse from its cache.
+        with _select.fresh_weights(len(self.needs_input_grad) > 1 and self.needs_input_grad[1]):
+            y = _dispatch.run(x4, w, p, backend, engine)
         if b is not None:
             y += b[:, None, None]
         self.x, self.w, self.p, self.squeeze = x4, w, p, squeeze
@@ -255,10 +258,17 @@ class Conv2d(Function):
         return gx, gw, gb
 
     def _tiles(self):
-        """Batch tiles (n0, m) whose column matrix fits in _COLS_BYTES."""
+        """Batch tiles (n0, m) whose column matrix fits in _COLS_BYTES, or in
+        the weights' own size when that is larger."""
         p = self.p
         per_image = p.C * p.R * p.S * p.OH * p.OW * self.x.itemsize
-        m = max(1, min(p.N, _COLS_BYTES // max(per_image, 1)))
+        # Deep layers on small planes (ResNet's last stages) have few columns
+        # per image: a 2 MB tile held 28 images of 2x2 pixels, and each tile's
+        # weight-gradient GEMM, summing over only 112 columns, wrote all 2.4M
+        # weights again (65 GFLOP/s).  A tile as large as the weights at least
+        # halves those passes and keeps memory within twice the gradient's.
+        budget = max(_COLS_BYTES, p.K * p.Cg * p.R * p.S * self.x.itemsize)
+        m = max(1, min(p.N, budget // max(per_image, 1)))
         return [(n0, min(m, p.N - n0)) for n0 in range(0, p.N, m)]
 
     def _grouped(self, gy):
@@ -282,7 +292,7 @@ class Conv2d(Function):
             for g in range(G):
                 # 2-D products: numpy hands a transposed 2-D operand to BLAS
                 # as a flag, but a transposed 3-D stack to its slow loop (45x here)
-                gw[g] += gemm(gy_g[g, :, n0 * L:(n0 + m) * L], cols[g].T)
+                gemm(gy_g[g, :, n0 * L:(n0 + m) * L], cols[g].T, out=gw[g], accumulate=True)
         return gw.reshape(w.shape)
 
     def _input_grad(self, gy):
@@ -335,7 +345,9 @@ def _dispatch_conv(x, w, padding, dilation, groups, backend="auto", engine="auto
     x4, w4, _, p, _ = conv2d_args(x, w, None, 1, padding, dilation, groups)
     if backend != "auto" and _dispatch.backend_module(backend).unsupported(p) is not None:
         backend, engine = "auto", "auto"
-    return _dispatch.run(x4, w4, p, backend, engine)
+    # The transposed filters are new arrays every step.
+    with _select.fresh_weights():
+        return _dispatch.run(x4, w4, p, backend, engine)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
