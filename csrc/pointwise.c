@@ -83,6 +83,11 @@ static void FC_NAME(pointwise_channel_affine_##SUF)(const T *x, const T *FC_REST
 static void FC_NAME(pointwise_relu_##SUF)(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1) \
 { \
     for (ptrdiff_t i = e0; i < e1; ++i) { const T v = x[i]; y[i] = FC_PW_RELU(v); } \
+} \
+\
+static void FC_NAME(pointwise_relu_grad_##SUF)(const T *g, const T *y, T *gx, ptrdiff_t e0, ptrdiff_t e1) \
+{ \
+    for (ptrdiff_t i = e0; i < e1; ++i) gx[i] = y[i] > 0 ? g[i] : 0; \
 }
 
 FC_POINTWISE_DEF(f32, float)
@@ -92,6 +97,8 @@ FC_ISA_TABLE(pointwise) = {
     .isa = FC_ISA_NAME,
     .pointwise_channel_affine_f32 = FC_NAME(pointwise_channel_affine_f32),
     .pointwise_relu_f32 = FC_NAME(pointwise_relu_f32),
+    .pointwise_relu_grad_f32 = FC_NAME(pointwise_relu_grad_f32),
     .pointwise_channel_affine_f64 = FC_NAME(pointwise_channel_affine_f64),
     .pointwise_relu_f64 = FC_NAME(pointwise_relu_f64),
+    .pointwise_relu_grad_f64 = FC_NAME(pointwise_relu_grad_f64),
 };

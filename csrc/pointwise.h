@@ -16,12 +16,18 @@
  * relu: y[e] = x[e] > 0 ? x[e] : 0, except that a NaN stays (the same NaN):
  * np.maximum(x, 0)'s result bit for bit, -0.0 giving +0.0.
  *
- * x and y may be the same array (in place); they must not otherwise overlap. */
+ * relu_grad: gx[e] = y[e] > 0 ? g[e] : 0, y being relu's output: the input
+ * gradient of ReLU as PyTorch's threshold_backward selects it (a NaN or an
+ * infinite gradient of an inactive unit gives 0, not NaN as g * mask would).
+ *
+ * x and y may be the same array (in place); they must not otherwise overlap
+ * (gx may be g). */
 #define FC_POINTWISE_DECL(SUF, T) \
     void (*pointwise_channel_affine_##SUF)(const T *x, const T *FC_RESTRICT scale, \
         const T *FC_RESTRICT shift, T *y, ptrdiff_t C, ptrdiff_t L, \
         ptrdiff_t e0, ptrdiff_t e1, int relu); \
-    void (*pointwise_relu_##SUF)(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1);
+    void (*pointwise_relu_##SUF)(const T *x, T *y, ptrdiff_t e0, ptrdiff_t e1); \
+    void (*pointwise_relu_grad_##SUF)(const T *g, const T *y, T *gx, ptrdiff_t e0, ptrdiff_t e1);
 
 /* One instruction set's kernels (fc_isa.h). */
 typedef struct {

@@ -92,6 +92,41 @@ def operands(rng, shape, dtype):
     return x, scale, shift
 
 
+class TestReluGrad:
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("n_threads", [1, 2, 3])
+    def test_selects_the_gradient_where_the_output_is_positive(self, kern, dtype, n_threads, rng):
+        y = np.maximum(rng.standard_normal(40_001).astype(dtype), dtype(0))
+        y[:4] = [np.nan, 0.0, -0.0, 1.0]
+        g = rng.standard_normal(y.size).astype(dtype)
+        g[4:8] = [np.nan, np.inf, -np.inf, np.nan]
+        y[4:8] = [0.0, 0.0, 0.0, 2.0]
+        gx = np.full_like(g, 7.0)
+        kern.relu_grad(g, y, gx, n_threads)
+        assert_bitwise(gx, np.where(y > 0, g, dtype(0)))
+
+    def test_matches_torch_threshold_backward(self, kern, rng):
+        torch = pytest.importorskip("torch")
+        x = rng.standard_normal(50_000).astype(np.float32)
+        g = rng.standard_normal(x.size).astype(np.float32)
+        g[::7] = np.nan
+        xt = torch.from_numpy(x).requires_grad_()
+        torch.relu(xt).backward(torch.from_numpy(g))
+        y = np.maximum(x, np.float32(0))
+        gx = np.empty_like(g)
+        kern.relu_grad(g, y, gx, 2)
+        np.testing.assert_array_equal(gx, xt.grad.numpy())
+
+    def test_in_place_and_lengths_checked(self, kern, rng):
+        y = np.abs(rng.standard_normal(30_000))
+        g = rng.standard_normal(y.size)
+        ref = np.where(y > 0, g, 0.0)
+        kern.relu_grad(g, y, g, 2)
+        assert_bitwise(g, ref)
+        with pytest.raises(ValueError, match="one length"):
+            kern.relu_grad(g, y[:-1], g, 2)
+
+
 class TestChannelAffine:
     @pytest.mark.parametrize("n_threads", [1, 2, 5])
     @pytest.mark.parametrize("dtype", DTYPES)

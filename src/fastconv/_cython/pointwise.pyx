@@ -28,6 +28,10 @@ cdef extern from "pointwise.h" nogil:
         void (*pointwise_relu_f32)(const float *x, float *y, Py_ssize_t e0, Py_ssize_t e1) noexcept nogil
         void (*pointwise_relu_f64)(const double *x, double *y, Py_ssize_t e0,
                                    Py_ssize_t e1) noexcept nogil
+        void (*pointwise_relu_grad_f32)(const float *g, const float *y, float *gx, Py_ssize_t e0,
+                                        Py_ssize_t e1) noexcept nogil
+        void (*pointwise_relu_grad_f64)(const double *g, const double *y, double *gx, Py_ssize_t e0,
+                                        Py_ssize_t e1) noexcept nogil
     const fc_pointwise_kernels *fc_pointwise
     const char *fc_pointwise_use(int level)
 
@@ -84,6 +88,31 @@ def relu(const real[::1] x,   # IN  flat
                     table.pointwise_relu_f32(&x[0], &y[0], e0, e1)
                 else:
                     table.pointwise_relu_f64(&x[0], &y[0], e0, e1)
+
+
+def relu_grad(const real[::1] g,   # IN  flat output gradient
+              const real[::1] y,   # IN  flat output of relu, same length
+              real[::1] gx,        # OUT flat, same length; may be g itself
+              int n_threads):
+    """gx = g where y > 0, else 0 (PyTorch's threshold_backward)."""
+    cdef const fc_pointwise_kernels *table = fc_pointwise
+    cdef Py_ssize_t total = g.shape[0], step, e0, e1
+    cdef int k, parts = max(1, n_threads)
+    if y.shape[0] != total or gx.shape[0] != total:
+        raise ValueError(f"relu_grad: g, y and gx must have one length, got {total}, "
+                         f"{y.shape[0]} and {gx.shape[0]}")
+    if total == 0:
+        return
+    step = _range_len(total, parts)
+    with nogil:
+        for k in prange(parts, num_threads=parts, schedule="static"):
+            e0 = k * step
+            e1 = min(e0 + step, total)
+            if e0 < e1:
+                if real is float:
+                    table.pointwise_relu_grad_f32(&g[0], &y[0], &gx[0], e0, e1)
+                else:
+                    table.pointwise_relu_grad_f64(&g[0], &y[0], &gx[0], e0, e1)
 
 
 def use_isa(int level):

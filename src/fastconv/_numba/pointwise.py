@@ -111,6 +111,27 @@ def relu(x, y, n_threads):
     _relu(x, y, parts, _range_len(total, parts))
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _relu_grad(g, y, gx, parts, step):
+    zero = gx.dtype.type(0)
+    for k in prange(parts):
+        e0 = k * step
+        e1 = min(e0 + step, g.shape[0])
+        for i in range(e0, e1):
+            gx[i] = g[i] if y[i] > 0 else zero
+
+
+def relu_grad(g, y, gx, n_threads):
+    """gx = g where y > 0, else 0 (PyTorch's threshold_backward)."""
+    total = g.shape[0]
+    if y.shape[0] != total or gx.shape[0] != total:
+        raise ValueError(f"relu_grad: g, y and gx must have one length, got {total}, "
+                         f"{y.shape[0]} and {gx.shape[0]}")
+    parts = max(1, n_threads)
+    numba_threads(n_threads)
+    _relu_grad(g, y, gx, parts, _range_len(total, parts))
+
+
 @njit(inline="always")
 def epilogue_value(v, bias, res, n, k, i, j, relu, zero):
     """A fused layer's epilogue on one output ``v`` at (n, k, i, j):

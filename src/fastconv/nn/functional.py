@@ -658,21 +658,31 @@ def _pointwise_for(x):
 
 
 class ReLU(Function):
-    # np.maximum and a multiply by the mask: ~15x faster than np.where with a
-    # scalar zero (measured on float32 LeNet activations).  The pointwise
-    # kernel gives np.maximum's result bit for bit (a NaN stays, -0.0 -> 0.0).
+    # The pointwise kernels: forward gives np.maximum's result bit for bit (a
+    # NaN stays, -0.0 -> 0.0); backward selects g where the output is positive,
+    # as PyTorch's threshold_backward does (an inactive unit's NaN or infinite
+    # gradient gives 0).  Keeping the output instead of a mask saves the
+    # forward a pass, and the backward's one pass replaces numpy's g * mask
+    # (0.12 against about 0.02 ms on LeNet's first activation, 2 threads).
     def forward(self, x):
-        if self.needs_input_grad:
-            self.mask = x > 0
         pw = _pointwise_for(x)
         if pw is not None:
             y = np.empty_like(x)
             pw[0].relu(x.reshape(-1), y.reshape(-1), pw[1])
-            return y
-        return np.maximum(x, x.dtype.type(0))
+        else:
+            y = np.maximum(x, x.dtype.type(0))
+        if self.needs_input_grad:
+            self.y = y
+        return y
 
     def backward(self, g):
-        return (g * self.mask,)
+        y = self.y
+        pw = _pointwise_for(y)
+        if pw is not None and g.dtype == y.dtype and g.flags.c_contiguous and g.shape == y.shape:
+            gx = np.empty_like(y)
+            pw[0].relu_grad(g.reshape(-1), y.reshape(-1), gx.reshape(-1), pw[1])
+            return (gx,)
+        return (np.where(y > 0, g, g.dtype.type(0)),)
 
 
 def relu(x, inplace=False):
