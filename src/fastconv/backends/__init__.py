@@ -15,7 +15,38 @@
 ``direct`` is the register-blocked kernel for small filter banks (first layers,
 LeNet-sized layers, strided large filters, depthwise and thin groups).
 """
+import numpy as np
+
 BACKENDS = ("naive", "im2col", "fft", "winograd", "direct")
+
+
+def check_epilogue(epilogue, out_shape, dtype):
+    """``epilogue`` as ``(bias, residual, relu)`` after checking it fits an
+    output of ``out_shape`` and ``dtype``; None stays None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv.backends import check_epilogue
+    >>> check_epilogue((np.zeros(3), None, True), (1, 3, 2, 2), np.float64)[2]
+    True
+    >>> check_epilogue((np.zeros(2), None, True), (1, 3, 2, 2), np.float64)
+    Traceback (most recent call last):
+    ...
+    ValueError: epilogue: bias must be a contiguous float64 array of shape (3,), got shape (2,) float64
+    """
+    if not epilogue:
+        return None
+    bias, res, relu = epilogue
+    if bias is not None and (bias.shape != out_shape[1:2] or bias.dtype != dtype
+                             or not bias.flags.c_contiguous):
+        raise ValueError(f"epilogue: bias must be a contiguous {np.dtype(dtype)} array of shape "
+                         f"({out_shape[1]},), got shape {bias.shape} {bias.dtype}")
+    if res is not None and (res.shape != tuple(out_shape) or res.dtype != dtype
+                            or not res.flags.c_contiguous):
+        raise ValueError(f"epilogue: residual must be a C-contiguous {np.dtype(dtype)} array of "
+                         f"shape {tuple(out_shape)}, got shape {res.shape} {res.dtype}")
+    return bias, res, bool(relu)
 
 
 def apply_epilogue(y, epilogue):

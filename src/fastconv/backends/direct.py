@@ -26,6 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import check_epilogue
 from .._engines import has, kernels
 from .._workspace import buffer
 
@@ -227,6 +228,7 @@ def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
     sh, sw = p.stride
     xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
+    epilogue = check_epilogue(epilogue, p.out_shape, x.dtype)
     kernels(engine, STEM).conv2d_direct(x, wp, taps, xq, y, sh, sw, p.pad[0], p.pad[2],
                                         Hq, Wq, plane, qb, n_threads, *(epilogue or ()))
     return y

@@ -31,6 +31,7 @@ overlap) is exposed for backward passes, with ``im2col`` beside it.
 """
 import numpy as np
 
+from . import check_epilogue
 from .._blas import apply_epilogue, gemm
 from .._engines import kernels
 from .._threads import get_num_threads
@@ -166,7 +167,7 @@ def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
     rows = Cg * p.R * p.S
     y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     wg = w.reshape(G, Kg, rows)
-    bias, res, relu = epilogue or (None, None, False)
+    bias, res, relu = check_epilogue(epilogue, p.out_shape, x.dtype) or (None, None, False)
     bias = None if bias is None else bias.reshape(G, Kg)
     res4 = None if res is None else res.reshape(N, G, Kg, L)
     if is_pointwise(p):

@@ -62,6 +62,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import check_epilogue
 from .._blas import gemm
 from .._engines import kernels
 from .._transform_cache import TransformCache
@@ -370,6 +371,7 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None, epilogue=None):
     if why is not None:
         raise ValueError(f"winograd: cannot serve this geometry: {why}")
     ker = kernels(engine, f"winograd_f{m}x3")
+    epilogue = check_epilogue(epilogue, p.out_shape, x.dtype)
     alpha2 = (m + 2) ** 2
     N, C, K, G = p.N, p.C, p.K, p.groups
     TH, TW = -(-p.OH // m), -(-p.OW // m)
