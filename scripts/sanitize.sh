@@ -34,7 +34,8 @@ export FASTCONV_CACHE_DIR=$dir/cache
 
 if [[ $# -eq 0 ]]; then
     set -- tests/test_conv2d.py tests/test_signal.py tests/test_filters.py tests/test_winograd.py \
-        tests/test_im2col.py tests/test_fft.py tests/test_pointwise.py tests/test_fuzz.py -k "not numba"
+        tests/test_im2col.py tests/test_fft.py tests/test_pointwise.py tests/test_fuzz.py \
+        tests/test_inference.py tests/test_isa.py tests/test_blas.py -k "not numba"
 fi
 status=0
 python -m pytest -q -p no:cacheprovider "$@" || status=$?
