@@ -106,6 +106,12 @@ class TestFreshWeights:
         assert fresh > cached
         assert _select.predict(p, "im2col", "cython", fresh=True) == _select.predict(p, "im2col", "cython")
 
+    def test_fft_prices_its_kernel_spectra_for_fresh_weights(self):
+        from fastconv._validation import conv2d_args
+        p = conv2d_args(np.zeros((64, 16, 10, 10), np.float32), np.zeros((6, 16, 5, 5), np.float32),
+                        None, 1, 4, 1, 1)[3]
+        assert _select.predict(p, "fft", "cython", fresh=True) > _select.predict(p, "fft", "cython")
+
     def test_a_training_call_is_chosen_apart_from_an_inference_call(self):
         p = self._deep_small_plane()
         with _select.fresh_weights():
