@@ -132,17 +132,11 @@ static void FC_DIRECT_BLOCK_NAME_(KB, NV, SUF)(const T *FC_RESTRICT xq, const T 
             const ptrdiff_t n = OW - ow < run ? OW - ow : run; \
             for (ptrdiff_t k = 0; k < kn; ++k) { \
                 const ptrdiff_t at = (k * OH + oh) * OW + ow; \
-                if (!(res || bias || relu)) { \
+                if (res || bias || relu) \
+                    fc_epilogue_row_##SUF(y + at, &out[k][j], res ? res + at : NULL, \
+                                          bias ? bias + k : NULL, n, relu); \
+                else \
                     memcpy(y + at, &out[k][j], (size_t)n * sizeof(T)); \
-                    continue; \
-                } \
-                /* the fused layer's epilogue, in the unfused passes' order */ \
-                for (ptrdiff_t e = 0; e < n; ++e) { \
-                    T v = out[k][j + e]; \
-                    if (res) v = v + res[at + e]; \
-                    if (bias) v = v + bias[k]; \
-                    y[at + e] = relu ? (v <= 0 ? 0 : v) : v; \
-                } \
             } \
         } \
         j += run; \

@@ -19,4 +19,33 @@ static inline int omp_get_thread_num(void) { return 0; }
 #endif
 
 #define FC_RESTRICT __restrict__
+
+/* A fused layer's epilogue on one run of n outputs of one channel:
+ *     dst[j] = relu((src[j] + res[j]) + *bias)
+ * a part skipped when res or bias is NULL or relu is 0.  The sums are
+ * rounded in that order, as the unfused passes round them (np.add, then the
+ * channel affine map with scale 1), and ReLU is np.maximum's (a NaN stays,
+ * -0.0 gives +0.0); a missing bias is not added as a zero, which would turn
+ * -0.0 into +0.0.  The branches sit outside the loops so that each loop
+ * vectorises.  dst may be src (in place).  Used by every kernel that stores
+ * a product (gemm.c, direct.c, winograd_driver.h). */
+#define FC_EPILOGUE_RUN(T, EXPR) \
+    do { \
+        if (relu) { for (ptrdiff_t j = 0; j < n; ++j) { const T v = EXPR; dst[j] = v <= 0 ? 0 : v; } } \
+        else { for (ptrdiff_t j = 0; j < n; ++j) dst[j] = EXPR; } \
+    } while (0)
+
+#define FC_EPILOGUE_ROW_DEF(SUF, T) \
+static inline void fc_epilogue_row_##SUF(T *dst, const T *src, const T *FC_RESTRICT res, \
+    const T *FC_RESTRICT bias, ptrdiff_t n, int relu) \
+{ \
+    const T b = bias ? *bias : 0; \
+    if (res && bias) FC_EPILOGUE_RUN(T, (src[j] + res[j]) + b); \
+    else if (res) FC_EPILOGUE_RUN(T, src[j] + res[j]); \
+    else if (bias) FC_EPILOGUE_RUN(T, src[j] + b); \
+    else FC_EPILOGUE_RUN(T, src[j]); \
+}
+
+FC_EPILOGUE_ROW_DEF(f32, float)
+FC_EPILOGUE_ROW_DEF(f64, double)
 #endif

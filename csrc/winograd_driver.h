@@ -74,7 +74,6 @@ static void WG_OUTPUT(SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K
     const T *FC_RESTRICT res, const T *FC_RESTRICT bias, int relu) \
 { \
     const int epilogue = res || bias || relu; \
-    const T b = bias ? bias[k] : 0; \
     T S[WG_M][WG_A][WG_SEG];          /* after the vertical pass */ \
     T R[WG_M][WG_M * WG_SEG];         /* finished output rows of the segment */ \
     for (ptrdiff_t t = ta; t < tb;) { \
@@ -104,18 +103,11 @@ static void WG_OUTPUT(SUF)(const T *FC_RESTRICT M, T *FC_RESTRICT y, ptrdiff_t K
             const ptrdiff_t oh = th * WG_M + i; \
             if (oh >= OH) break; \
             const ptrdiff_t at = ((n * K + k) * OH + oh) * OW + ow0; \
-            if (!epilogue) { \
+            if (epilogue) \
+                fc_epilogue_row_##SUF(y + at, R[i], res ? res + at : NULL, \
+                                      bias ? bias + k : NULL, ncol, relu); \
+            else \
                 memcpy(y + at, R[i], sizeof(T) * ncol); \
-                continue; \
-            } \
-            /* the epilogue in the unfused passes' order, each sum rounded: \
-             * (y + res) + bias, then ReLU by np.maximum's rule */ \
-            for (ptrdiff_t j = 0; j < ncol; ++j) { \
-                T v = R[i][j]; \
-                if (res) v = v + res[at + j]; \
-                if (bias) v = v + b; \
-                y[at + j] = relu ? (v <= 0 ? 0 : v) : v; \
-            } \
         } \
         t += len; \
     } \

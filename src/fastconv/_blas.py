@@ -122,7 +122,8 @@ def gemm(a, b, out=None, accumulate=False, bias=None, residual=None, relu=False)
            [2., 3.]])
     """
     mod = _engine()
-    if bias is not None or residual is not None or relu:
+    epilogued = bias is not None or residual is not None or relu
+    if epilogued:
         if not (mod and out is not None and out.ndim == 4 and out.strides[-1] == out.itemsize
                 and a.dtype == b.dtype == out.dtype and a.dtype in _FLOATS
                 and (bias is None or (bias.shape == out.shape[1:3] and bias.dtype == out.dtype))
@@ -143,7 +144,6 @@ def gemm(a, b, out=None, accumulate=False, bias=None, residual=None, relu=False)
         accumulate = False
     elif out.shape != batch + (M, N):
         raise ValueError(f"gemm: out must have shape {batch + (M, N)}, got {out.shape}")
-    epilogued = bias is not None or residual is not None or relu
     if 2.0 * math.prod(batch) * M * K * N < _MIN_FLOPS:
         return apply_epilogue(_numpy_gemm(a, b, out, accumulate), bias, residual, relu)
     item = out.itemsize
@@ -158,10 +158,7 @@ def gemm(a, b, out=None, accumulate=False, bias=None, residual=None, relu=False)
     a4 = _blas_ready(_as_4d(a))
     b4 = _blas_ready(_as_4d(b))
     with single_threaded_blas():
-        if epilogued:
-            mod.gemm(a4, b4, c4, accumulate, get_num_threads(), bias, residual, relu)
-        else:
-            mod.gemm(a4, b4, c4, accumulate, get_num_threads())
+        mod.gemm(a4, b4, c4, accumulate, get_num_threads(), bias, residual, relu)
     return out
 
 

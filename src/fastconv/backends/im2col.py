@@ -191,21 +191,21 @@ def conv2d(x, w, p, engine, n_threads, out=None, epilogue=None):
             pack(x, cols, n0, m, g0 * Cg, gm * Cg, *geom, n_threads)
             yt = y3[n0:n0 + m, g0 * Kg:(g0 + gm) * Kg]
             w_t = wg[g0:g0 + gm]
+            # The tile's part of the epilogue.
+            bt = None if bias is None else bias[g0:g0 + gm]
+            rt = None if res4 is None else res4[n0:n0 + m, g0:g0 + gm]
             if layout == "batch":
                 prod = work[size:].reshape(gm, Kg, m * L)
                 gemm(w_t, cols.reshape(gm, rows, m * L), out=prod)
                 np.copyto(yt, prod.reshape(gm * Kg, m, L).transpose(1, 0, 2))
-                if epilogue:
+                if bt is not None or rt is not None or relu:
                     # Right after the reorder, while the tile is in cache.
-                    apply_epilogue(y4[n0:n0 + m, g0:g0 + gm], None if bias is None else bias[g0:g0 + gm],
-                                   None if res4 is None else res4[n0:n0 + m, g0:g0 + gm], relu)
+                    apply_epilogue(y4[n0:n0 + m, g0:g0 + gm], bt, rt, relu)
             else:
                 # cols seen as (image, group, row, pixel): BLAS reads each
                 # image's block in place with leading dimension m*L.
                 cv = cols.reshape(gm, rows, m, L).transpose(2, 0, 1, 3)
-                gemm(w_t, cv, out=y4[n0:n0 + m, g0:g0 + gm],
-                     bias=None if bias is None else bias[g0:g0 + gm],
-                     residual=None if res4 is None else res4[n0:n0 + m, g0:g0 + gm], relu=relu)
+                gemm(w_t, cv, out=y4[n0:n0 + m, g0:g0 + gm], bias=bt, residual=rt, relu=relu)
     return y
 
 

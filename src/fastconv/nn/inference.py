@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _dispatch, _select
+from ..backends import apply_epilogue as _conv_epilogue
 from .._blas import gemm
 from .._threads import get_num_threads
 from .._validation import conv_geometry, pool2d_args
@@ -71,6 +72,10 @@ class Epilogue:
 def apply_epilogue(y, ep, residual=None, channel_axis=1):
     """Apply ``ep`` to ``y`` in place (``residual``: the array to add, if any).
 
+    ``channel_axis`` 1: a C-contiguous NCHW (or NC) output, by the backends'
+    own epilogue (``fastconv.backends.apply_epilogue``); -1: a ``Linear``'s
+    (..., features) output.
+
     Examples
     --------
     >>> import numpy as np
@@ -80,35 +85,15 @@ def apply_epilogue(y, ep, residual=None, channel_axis=1):
     >>> y.ravel()
     array([0., 2.], dtype=float32)
     """
+    if channel_axis == 1:
+        _conv_epilogue(y, (ep.bias, residual, ep.relu))
+        return
     if residual is not None:
         np.add(y, residual, out=y)
-    if ep.bias is None and not ep.relu:
-        return
-    pw = F._pointwise_for(y) if channel_axis == 1 else None
-    if pw is not None:
-        kernels, nt = pw
-        if ep.bias is not None:
-            y3 = y.reshape(y.shape[0], y.shape[1], -1)
-            kernels.channel_affine(y3, _ones(y.shape[1], y.dtype), ep.bias, y3, ep.relu, nt)
-        else:
-            flat = y.reshape(-1)
-            kernels.relu(flat, flat, nt)
-        return
     if ep.bias is not None:
-        y += ep.bias.reshape((-1,) + (1,) * (y.ndim - 1 - channel_axis) if channel_axis == 1 else -1)
+        y += ep.bias
     if ep.relu:
         np.maximum(y, y.dtype.type(0), out=y)
-
-
-_ONES = {}
-
-
-def _ones(n, dtype):
-    key = (n, np.dtype(dtype).str)
-    a = _ONES.get(key)
-    if a is None:
-        a = _ONES[key] = np.ones(n, dtype)
-    return a
 
 
 # =============================================================================
