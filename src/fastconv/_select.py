@@ -55,7 +55,9 @@ def features(p, backend, fresh=False):
     """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
     (and, for ``direct``, the multiply-adds of its one-channel blocks apart and
     its (block, input channel) pairs; for ``im2col``, its reorder pass, its
-    pointwise multiply-adds and its GEMM calls).
+    pointwise multiply-adds, its GEMM calls and its strided packing; for
+    ``fft``, a single plane's transforms and the one-dimensional transforms
+    of every plane).
 
     ``macs`` are the multiply-adds of the backend's main loop (for Winograd
     its transformed-domain products, for FFT the spectral product), ``moved``
@@ -125,17 +127,22 @@ def features(p, backend, fresh=False):
         f = mod.plan_for(p)
         L = f["L1"] * (f["L2"] // 2 + 1)
         per = L * max(math.log2(L), 1.0)
+        # A 2-D transform is L1 + L2/2+1 one-dimensional ones, and each of
+        # those costs a call into pocketfft whatever its length: on many small
+        # planes that cost, not the n log n, is the transform.  (Priced by
+        # n log n alone, 1024 planes of 15x15 were predicted at 0.02 ms and
+        # took 0.5, and LeNet's input gradients went to FFT at twice
+        # direct's time.)
+        lines = f["L1"] + f["L2"] // 2 + 1
         if f["single"]:
-            return [1.0, 0.0, 0.0, out, 2.0 * per]
+            return [1.0, 0.0, 0.0, out, 2.0 * per, 2.0 * lines]
         T = f["tiles"]
-        transforms = (T * N * (f["C"] + K) + K * f["Cg"]) * per
+        planes = T * N * (f["C"] + K) + K * f["Cg"]
         if fresh:
             # The fit timed calls that found their kernel spectra in the cache;
-            # fresh kernels are transformed on every call.  (Unpriced, a LeNet
-            # step's input gradient under the AVX2 cap went to FFT at 1.2 ms
-            # where direct took 0.5.)
-            transforms += K * f["Cg"] * per
-        return [1.0, 4.0 * N * K * f["Cg"] * T * L, transforms, out, 0.0]
+            # fresh kernels are transformed on every call.
+            planes += K * f["Cg"]
+        return [1.0, 4.0 * N * K * f["Cg"] * T * L, planes * per, out, 0.0, planes * lines]
     if backend == "winograd":
         from .backends.winograd import choose_tile
         m = choose_tile(p)
@@ -161,7 +168,7 @@ _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8, 1.0 / 7e10],
     "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11, 5e-7, 1.0 / 2e9],
-    "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 2e9],
+    "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 2e9, 2e-8],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
 }
 
