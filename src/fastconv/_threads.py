@@ -19,7 +19,7 @@ from functools import lru_cache
 
 _lock = threading.Lock()
 _n_threads = None          # None: the default (see default_num_threads)
-_blas = {"applied": None, "controller": None, "hold": 0}
+_blas = {"applied": None, "controller": None, "modules": None, "setters": [], "hold": 0}
 
 
 def _parse_count(value, name):
@@ -216,12 +216,30 @@ def _blas_controllers():
         ctl = ThreadpoolController()
         _blas["controller"] = ctl
         _blas["modules"] = _loaded_blas_count()
+        _blas["setters"] = [_setter(c) for c in ctl.lib_controllers if c.user_api == "blas"]
     return [c for c in ctl.lib_controllers if c.user_api == "blas"]
 
 
+def _setter(lib):
+    # OpenBLAS's own openblas_set_num_threads, found once.  threadpoolctl's
+    # set_num_threads costs about 3 us per library per call (a hold around
+    # every GEMM of a training step adds up), and for a pthreads OpenBLAS it
+    # does nothing when called from another Python thread than the first
+    # that set it: a hold taken on a Dask worker thread would not hold.
+    # Calls are serialised by _lock.
+    if lib.internal_api == "openblas":
+        try:
+            fn = lib._get_symbol("openblas_set_num_threads")
+        except Exception:  # a threadpoolctl without the helper
+            fn = None
+        if fn is not None:
+            return fn
+    return lib.set_num_threads
+
+
 def _loaded_blas_count():
-    import sys
-    return sum(1 for m in ("numpy", "scipy.linalg", "fastconv._cython.gemm") if m in sys.modules)
+    m = sys.modules
+    return ("numpy" in m) + ("scipy.linalg" in m) + ("fastconv._cython.gemm" in m)
 
 
 def apply_blas_threads(force=False):
@@ -242,8 +260,10 @@ def apply_blas_threads(force=False):
 
 def _set_blas(n):
     # Caller holds _lock.
-    for lib in _blas_controllers():
-        lib.set_num_threads(n)
+    if _blas["modules"] != _loaded_blas_count():
+        _blas_controllers()
+    for set_threads in _blas["setters"]:
+        set_threads(n)
     _blas["applied"] = n
 
 
