@@ -181,6 +181,28 @@ class TestContainers:
         with pytest.raises(TypeError, match="Module"):
             seq[0] = "conv"
 
+    @pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                      dict(kernel_size=3, stride=2, ceil_mode=True)])
+    def test_relu_then_max_pool_trains_as_the_modules_in_order(self, pool):
+        # Sequential runs ReLU -> MaxPool2d as MaxPool2d -> ReLU while recording:
+        # the values and every gradient must be those of the written order, bit
+        # for bit, with ties and all-negative windows (integers in [-2, 2]).
+        rng = np.random.default_rng(5)
+        x = rng.integers(-2, 3, size=(3, 4, 11, 11)).astype(np.float32)
+        x[0, 0] = -1.0  # windows whose maximum is negative
+        x[0, 1] = 0.0   # windows of zeros
+        seq = nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.ReLU(), nn.MaxPool2d(**pool))
+        seq[0].weight.data[...] = np.eye(4, dtype=np.float32)[:, :, None, None]
+        results = []
+        for run in (seq, lambda t: seq[2](seq[1](seq[0](t)))):
+            seq[0].weight.grad = None
+            t = nn.Tensor(x, requires_grad=True)
+            y = run(t)
+            y.backward(np.arange(y.data.size, dtype=np.float32).reshape(y.shape) % 7 - 3)
+            results.append((y.numpy(), t.grad.copy(), seq[0].weight.grad.copy()))
+        for got, want in zip(*results):
+            np.testing.assert_array_equal(got, want)
+
     def test_sequential_rejects_non_modules(self):
         with pytest.raises(TypeError, match="argument 1"):
             nn.Sequential(nn.ReLU(), lambda x: x)

@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import pair
 from . import functional as F
 from . import init
-from .tensor import Tensor, observer
+from .tensor import Tensor, is_grad_enabled, observer
 
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "Conv2d", "Linear", "MaxPool2d",
@@ -516,8 +516,24 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        mods = list(self._modules.values())
+        # While gradients are recorded, a ReLU followed by a max pooling runs
+        # as the pooling followed by the ReLU: max and ReLU commute exactly,
+        # values and gradients (the same element wins every window, and a
+        # window whose maximum is <= 0 passes no gradient either way), and the
+        # ReLU and its backward then touch a quarter of the elements (LeNet's
+        # and AlexNet's blocks).  Inference keeps the order: there the ReLU is
+        # free in the convolution's epilogue.
+        reorder = is_grad_enabled()
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if reorder and type(m) is ReLU and i + 1 < len(mods) and type(mods[i + 1]) is MaxPool2d:
+                x = m(mods[i + 1](x))
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x
 
 
