@@ -2,7 +2,9 @@
 
 An N x N float32 image stored as zarr under /tmp is filtered with a 15x15
 convolution, a Gaussian (sigma 4) and a 5x5 median, by fastconv.dask and by
-dask-image's ndfilters, each result written back to zarr; then LeNet-5 runs
+dask-image's ndfilters, each result written back to zarr and, apart, computed
+into a sink that keeps nothing (``--sink``: the disk's write speed bounds the
+first on both sides, the second times the filters); then LeNet-5 runs
 over replicated embedded digits with ``fastconv.dask.predict`` against a
 plain in-process loop over batches.  Prints seconds, the speed-up, each
 worker's peak RSS, and whether tiles (array corner and chunk corners)
@@ -10,6 +12,7 @@ equal the in-memory result.
 
     python benchmarks/bench_dask.py [--size 20000] [--chunk 2048] [--workers 2]
         [--memory-limit 1GB] [--images 200000] [--dir /tmp/fastconv-bench-dask]
+        [--sink zarr null] [--skip conv gauss median predict]
 """
 import argparse
 import os
@@ -39,12 +42,24 @@ def _read_peak(dask_worker):
     return getattr(dask_worker, "_fc_peak_rss", 0)
 
 
+class NullSink:
+    """A store target that keeps nothing: every chunk is computed, none is written."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
 def run(client, label, build, out_path):
+    """Compute ``build()`` on the cluster into zarr at ``out_path`` (or into
+    :class:`NullSink` when it is None); return seconds and the worst worker peak."""
     import dask.array as da
     client.run(_start_sampler)
     t0 = time.perf_counter()
-    # Uncompressed: random floats do not compress, and both sides pay the same I/O.
-    da.to_zarr(build(), out_path, overwrite=True, compute=True, compressors=None)
+    if out_path is None:
+        da.store(build(), NullSink(), lock=False)
+    else:
+        # Uncompressed: random floats do not compress, and both sides pay the same I/O.
+        da.to_zarr(build(), out_path, overwrite=True, compute=True, compressors=None)
     dt = time.perf_counter() - t0
     peaks = client.run(_read_peak)
     mb = [p / 2 ** 20 for p in peaks.values()]
@@ -57,10 +72,9 @@ def _replicate(base, start, stop):
     return base[np.arange(start, stop) % len(base)]
 
 
-def check_tiles(src, out_path, inmem, halo, chunk):
-    """Tiles at the array's corner and across chunk corners against ``inmem``."""
-    import zarr
-    y = zarr.open_array(out_path, mode="r")
+def check_tiles(src, y, inmem, halo, chunk):
+    """Tiles of ``y`` (a zarr or dask array) at the array's corner and across
+    chunk corners against ``inmem``."""
     n = src.shape[0]
     worst = 0.0
     for r, c in ((0, 0), (chunk - 40, chunk - 40), (n - 80, 2 * chunk - 40), (n // 2, n - 80)):
@@ -81,6 +95,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--dir", default="/tmp/fastconv-bench-dask")
     ap.add_argument("--skip", nargs="*", default=[], help="cases to skip: conv gauss median predict")
+    ap.add_argument("--sink", nargs="+", choices=("zarr", "null"), default=["zarr", "null"],
+                    help="where results go: written to zarr, or computed and dropped (default both)")
     args = ap.parse_args(argv)
 
     import dask
@@ -132,23 +148,27 @@ def main(argv=None):
         for key, (title, ours, peer, inmem, halo) in cases.items():
             if key in args.skip:
                 continue
-            print(f"{title}:", flush=True)
-            out_f = os.path.join(args.dir, f"out-{key}-fastconv.zarr")
-            out_p = os.path.join(args.dir, f"out-{key}-daskimage.zarr")
-            t_f, _ = run(client, "fastconv.dask", ours, out_f)
-            t_p, _ = run(client, "dask-image", peer, out_p)
-            err = check_tiles(src, out_f, inmem, halo, ch)
-            err_p = check_tiles(src, out_p, inmem, halo, ch)
-            print(f"  dask-image / fastconv: {t_p / t_f:.1f}x; tiles vs in memory: max rel err "
-                  f"{err:.1e} (dask-image's {err_p:.1e})", flush=True)
+            for sink in args.sink:
+                print(f"{title}, " + ("written to zarr:" if sink == "zarr" else
+                                      "computed, nothing written:"), flush=True)
+                outs = [os.path.join(args.dir, f"out-{key}-{who}.zarr") if sink == "zarr" else None
+                        for who in ("fastconv", "daskimage")]
+                t_f, _ = run(client, "fastconv.dask", ours, outs[0])
+                t_p, _ = run(client, "dask-image", peer, outs[1])
+                got = [zarr.open_array(o, mode="r") if o else build()
+                       for o, build in zip(outs, (ours, peer))]
+                err, err_p = (check_tiles(src, y, inmem, halo, ch) for y in got)
+                print(f"  dask-image / fastconv: {t_p / t_f:.1f}x; tiles vs in memory: max rel err "
+                      f"{err:.1e} (dask-image's {err_p:.1e})", flush=True)
 
         if "predict" not in args.skip:
             digits, _ = load_mnist()
             base = normalize(digits).reshape(-1, 1, 28, 28).astype(np.float32)
             reps = -(-args.images // len(base))
             blk = 8 * args.batch
-            # The digits enter the graph once; each block is cut from them on a worker.
-            shipped = dask.delayed(base, pure=True)
+            # The digits go to every worker once (not into the graph); each block
+            # is cut from them on a worker.
+            shipped = client.scatter(base, broadcast=True)
             imgs = da.concatenate([
                 da.from_delayed(dask.delayed(_replicate)(shipped, i, min(i + blk, args.images)),
                                 (min(i + blk, args.images) - i, 1, 28, 28), np.float32)
