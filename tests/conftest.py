@@ -27,6 +27,17 @@ def rel_err(out, ref):
 TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
 
+def unfused_epilogue(y, bias, residual, relu):
+    """``relu((y + residual) + bias)`` as separate numpy passes, in the order the
+    fused epilogues keep (each part when given).  ``bias`` runs along the axes
+    after y's first: (K,) for NCHW outputs, (B2, M) for stacked matrices."""
+    if residual is not None:
+        y = y + residual
+    if bias is not None:
+        y = y + bias.reshape(bias.shape + (1,) * (y.ndim - 1 - bias.ndim))
+    return np.maximum(y, y.dtype.type(0)) if relu else y
+
+
 def run_isolated(code, timeout=120):
     """Run ``code`` in a fresh interpreter with this checkout's fastconv first on
     the path; a crash (signal) or a hang is then a failed assertion, not a dead run.

@@ -7,7 +7,7 @@ import pytest
 import fastconv
 from fastconv._validation import conv2d_args
 
-from conftest import TOL, engines_for, rel_err
+from conftest import TOL, engines_for, rel_err, unfused_epilogue
 
 backend = importlib.import_module("fastconv.backends.im2col")
 ENGINES = engines_for("im2col")
@@ -150,13 +150,7 @@ class TestEpilogue:
         with_bias, with_res, relu = parts
         bias = rng.standard_normal(p.K).astype(dtype) if with_bias else None
         res = rng.standard_normal(p.out_shape).astype(dtype) if with_res else None
-        ref = backend.conv2d(x, w, p, "cython", 2)
-        if with_res:
-            ref += res
-        if with_bias:
-            ref += bias[:, None, None]
-        if relu:
-            ref = np.maximum(ref, dtype(0))
+        ref = unfused_epilogue(backend.conv2d(x, w, p, "cython", 2), bias, res, relu)
         out = backend.conv2d(x, w, p, "cython", 2, out=np.full(p.out_shape, np.nan, dtype),
                              epilogue=(bias, res, relu))
         assert rel_err(out, ref) < TOL[np.dtype(dtype)]

@@ -4,6 +4,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from conftest import unfused_epilogue
 from fastconv import models, nn
 from fastconv.nn import functional as F
 from fastconv.nn.inference import Epilogue, apply_epilogue
@@ -237,10 +238,7 @@ class TestEpilogue:
         res = rng.standard_normal(p.out_shape).astype(dtype)
         for parts in [(bias, res, True), (None, res, False), (bias, None, False), (None, None, True)]:
             b, r, relu = parts
-            want = mod.conv2d(x, w, p, engine, 2)
-            want = want + r if r is not None else want
-            want = want + b[:, None, None] if b is not None else want
-            want = np.maximum(want, dtype(0)) if relu else want
+            want = unfused_epilogue(mod.conv2d(x, w, p, engine, 2), b, r, relu)
             got = mod.conv2d(x, w, p, engine, 2, out=np.full(p.out_shape, np.nan, dtype),
                              epilogue=parts)
             np.testing.assert_array_equal(got, want)

@@ -16,7 +16,7 @@ from fastconv._validation import conv2d_args
 from fastconv.backends import direct as direct_backend
 from fastconv.backends import winograd as winograd_backend
 
-from conftest import TOL, rel_err
+from conftest import TOL, rel_err, unfused_epilogue
 
 scipy_ndimage = pytest.importorskip("scipy.ndimage")
 
@@ -211,13 +211,7 @@ class TestPointwisePerInstructionSet:
         plain = np.empty((3, 2, 37, 53), dtype)
         mod.gemm(a, b, plain, False, 2)
         plain[0, 0, 0, :2] = [np.nan, -0.0]
-        ref = plain.copy()
-        if res is not None:
-            ref += res
-        if bias is not None:
-            ref += bias[..., None]
-        if relu:
-            ref = np.maximum(ref, dtype(0))
+        ref = unfused_epilogue(plain, bias, res, relu)
         # The epilogue alone (an empty product accumulated) on the same values.
         fused = plain.copy()
         mod.gemm(a[..., :0], b[:, :, :0], fused, True, 2, bias, res, relu)

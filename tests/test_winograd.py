@@ -12,7 +12,7 @@ import pytest
 import fastconv
 from fastconv._validation import ConvParams, conv2d_args
 
-from conftest import TOL, engines_for, rel_err, run_isolated
+from conftest import TOL, engines_for, rel_err, run_isolated, unfused_epilogue
 
 wg = importlib.import_module("fastconv.backends.winograd")
 ENGINES = engines_for("winograd")
@@ -169,13 +169,7 @@ class TestEpilogue:
         with_bias, with_res, relu = parts
         bias = rng.standard_normal(p.K).astype(dtype) if with_bias else None
         res = rng.standard_normal(p.out_shape).astype(dtype) if with_res else None
-        ref = conv2d_tile(x, w, p, engine, 2, m=m)
-        if with_res:
-            ref += res
-        if with_bias:
-            ref += bias[:, None, None]
-        if relu:
-            ref = np.maximum(ref, dtype(0))
+        ref = unfused_epilogue(conv2d_tile(x, w, p, engine, 2, m=m), bias, res, relu)
         out = conv2d_tile(x, w, p, engine, 2, m=m, out=np.full(p.out_shape, np.nan, dtype),
                           epilogue=(bias, res, relu))
         np.testing.assert_array_equal(out, ref)

@@ -7,6 +7,7 @@ the input planes and runs the blocks, each stage parallel over OpenMP.
 """
 from cython.parallel cimport prange
 
+from fastconv._cython.epilogue cimport array4_or_null, vector_or_null
 from fastconv._isa import attach
 
 ctypedef fused real:
@@ -105,15 +106,10 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
     cdef int i = _block_index(table, kb, qb, sizeof(real))
     cdef block_f32 block32 = table.block_f32[i]
     cdef block_f64 block64 = table.block_f64[i]
-    cdef const real *bp = NULL
-    cdef const real *rp = NULL
+    cdef const real *bp = vector_or_null(bias)
+    cdef const real *rp = array4_or_null(residual)
     cdef const real *bk
     cdef const real *rk
-    # The caller checked the epilogue's shapes (fastconv.backends.check_epilogue).
-    if bias is not None and bias.shape[0]:
-        bp = &bias[0]
-    if residual is not None and residual.shape[0] * residual.shape[1] * residual.shape[2] * residual.shape[3]:
-        rp = &residual[0, 0, 0, 0]
     with nogil:
         _pack(table, x, xq, sh, sw, pt, pl, Hq, Wq, plane, n_threads)
         # Tasks ordered (n, g, q, b): consecutive tasks share their input planes.

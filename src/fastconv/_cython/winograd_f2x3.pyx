@@ -4,6 +4,7 @@ csrc/winograd_f2x3.c, parallel over (channel, chunk of tiles)."""
 from cython cimport floating
 from cython.parallel cimport prange
 
+from fastconv._cython.epilogue cimport array4_or_null, vector_or_null
 from fastconv._isa import attach
 
 cdef extern from "winograd_f2x3.h" nogil:
@@ -70,13 +71,8 @@ def output_transform(const floating[:, :, :] M,        # IN  strided, unit inner
     cdef Py_ssize_t npieces = (nt + WINOGRAD_F2X3_SEG - 1) // WINOGRAD_F2X3_SEG
     cdef Py_ssize_t cs = M.strides[1] // sizeof(floating), xs = M.strides[0] // sizeof(floating)
     cdef Py_ssize_t idx, k, ta, tb
-    cdef const floating *bp = NULL
-    cdef const floating *rp = NULL
-    # The caller checked the epilogue's shapes (fastconv.backends.check_epilogue).
-    if bias is not None and bias.shape[0]:
-        bp = &bias[0]
-    if residual is not None and residual.shape[0]:
-        rp = &residual[0, 0, 0, 0]
+    cdef const floating *bp = vector_or_null(bias)
+    cdef const floating *rp = array4_or_null(residual)
     with nogil:
         for idx in prange(K * npieces, num_threads=n_threads, schedule="static"):
             k = idx // npieces
