@@ -70,13 +70,13 @@ def _route(mod):
     if path is not None:
         try:
             lib = ctypes.CDLL(path)
-            s, d = lib.scipy_sgemm_64_, lib.scipy_dgemm_64_
+            syms = (lib.scipy_sgemm_64_, lib.scipy_dgemm_64_, lib.scipy_sgemv_64_, lib.scipy_dgemv_64_)
         except (OSError, AttributeError):
             path = None
     if path is None:
-        mod.use_blas(0, 0)
+        mod.use_blas(0, 0, 0, 0)
         return "scipy's BLAS (scipy.linalg.cython_blas)"
-    mod.use_blas(ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value)
+    mod.use_blas(*(ctypes.cast(f, ctypes.c_void_p).value for f in syms))
     return f"numpy's BLAS ({os.path.basename(path)})"
 
 
