@@ -127,7 +127,11 @@ class ConvStep(Step):
 
     def __init__(self, name, ops, ins, outs, w, p, mod, engine, ep, residual):
         super().__init__(name, ops, ins, outs)
-        self.w, self.p, self.mod, self.engine = w, p, mod, engine
+        # A backend that transforms its filters (Winograd) does it here, once,
+        # rather than finding them in its cache on every call.
+        prepare = getattr(mod, "prepare", None)
+        self.w = w if prepare is None else prepare(w, p)
+        self.p, self.mod, self.engine = p, mod, engine
         self.epilogue, self.residual = ep, residual
         self.backend = f"{mod.__name__.rsplit('.', 1)[-1]}/{engine}"
         self.flops = p.flops
