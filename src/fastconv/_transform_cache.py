@@ -6,6 +6,8 @@ filter applied to image after image, should not pay for them again; weights
 changed in place must be noticed.  So the key is the weights' bytes (compared
 exactly, a strided sample first so that misses are cheap), never the array's
 identity, plus a ``meta`` tuple of everything else the transform depends on.
+Inside ``fastconv._select.fresh_weights`` (a training step) nothing is looked
+up or kept: those filters are new on every call.
 """
 import threading
 from collections import OrderedDict
@@ -60,6 +62,16 @@ class TransformCache:
 
         The result is read-only: it is shared with later calls.
         """
+        from ._select import weights_are_fresh     # here: _select imports the backends
+        if weights_are_fresh():
+            # A training step's filters are new on every call: a lookup finds
+            # nothing, and keeping the result would copy the weights and hold
+            # transforms no call asks for again.
+            t = compute()
+            t.flags.writeable = False
+            with self._lock:
+                self._stats["misses"] += 1
+            return t
         key = (meta, w.shape, w.dtype.str)
         with self._lock:
             entries = self._entries.get(key)

@@ -280,7 +280,7 @@ class Conv2d(Function):
     def _weight_grad(self, gy):
         x, w, p = self.x, self.w, self.p
         G, L, rows = p.groups, p.OH * p.OW, p.Cg * p.R * p.S
-        if p.K * rows <= _DIRECT_WGRAD_MAX_WEIGHTS and not im2col_backend.is_pointwise(p) \
+        if p.K * rows <= _DIRECT_WGRAD_MAX_WEIGHTS and (p.R, p.S) != (1, 1) \
                 and direct_backend.unsupported(p) is None:
             return direct_backend.weight_grad(x, np.ascontiguousarray(gy), p, _engine("direct"),
                                               get_num_threads())
@@ -321,12 +321,14 @@ class Conv2d(Function):
         return gx
 
 
-#: Weight gradients of filter banks up to this many weights (and not 1x1, stride 1,
-#: unpadded: a plain GEMM) run on the direct kernel, which reads the input in place;
-#: larger ones on im2col + GEMM.  Measured one thread, float32, ms im2col / direct:
+#: Weight gradients of filter banks up to this many weights (and not 1x1: its
+#: packing is a plain copy or subsample, and the product a plain GEMM) run on the
+#: direct kernel, which reads the input in place; larger ones on im2col + GEMM.
+#: Measured one thread, float32, ms im2col / direct:
 #: LeNet (6,1,5,5) 1.04/0.37, (16,6,5,5) 1.18/0.50; (64,32,3,3) 27.8/22.6;
 #: AlexNet (96,3,11,11) 28.1/26.4; ResNet (64,64,3,3) 36.0/25.9 but
-#: (256,256,3,3) 17.5/25.6 and (512,512,3,3) 60.8/91.3.
+#: (256,256,3,3) 17.5/25.6 and (512,512,3,3) 60.8/91.3.  Two threads, Intel Xeon
+#: AVX-512: ResNet-18's 1x1 stride-2 (128,64,1,1) at batch 32 on 16x16, 0.41/1.35.
 _DIRECT_WGRAD_MAX_WEIGHTS = 1 << 16
 
 #: Bound on one backward tile's column matrix (bytes): small enough that a LeNet step at
