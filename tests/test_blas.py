@@ -52,6 +52,31 @@ class TestLibrary:
         assert float(err) < TOL[np.dtype(dtype)]
 
     @needs_cython
+    @pytest.mark.parametrize("library", ["numpy", "scipy"])
+    def test_one_row_products_run_as_matrix_vector_products_in_every_layout(self, library):
+        # M == 1 calls gemv (BLAS would pack all of B for one row); each
+        # operand order, accumulate, and an output holding NaN beforehand.
+        proc = _child(
+            "import numpy as np; from fastconv import _blas\n"
+            "rng = np.random.default_rng(0); worst = 0.0\n"
+            "for dt in (np.float32, np.float64):\n"
+            "    for a_f in (False, True):\n"
+            "        for b_f in (False, True):\n"
+            "            for acc in (False, True):\n"
+            "                a = rng.standard_normal((1, 300)).astype(dt)\n"
+            "                b = rng.standard_normal((300, 700)).astype(dt)\n"
+            "                a, b = (np.asfortranarray(a) if a_f else a), (np.asfortranarray(b) if b_f else b)\n"
+            "                out = np.ones((1, 700), dt) if acc else np.full((1, 700), np.nan, dt)\n"
+            "                ref = a.astype(np.float64) @ b.astype(np.float64) + (1.0 if acc else 0.0)\n"
+            "                got = _blas.gemm(a, b, out=out, accumulate=acc)\n"
+            "                worst = max(worst, float(abs(got - ref).max() / abs(ref).max()))\n"
+            "a = rng.standard_normal((3, 1, 90)); b = rng.standard_normal((3, 90, 40))\n"
+            "worst = max(worst, float(abs(_blas.gemm(a, b) - a @ b).max()))\n"
+            "print(worst)", FASTCONV_BLAS=library)
+        assert proc.returncode == 0, proc.stderr
+        assert float(proc.stdout) < TOL[np.dtype(np.float32)]
+
+    @needs_cython
     def test_an_unknown_library_is_refused_naming_the_variable(self):
         proc = _child("from fastconv import _blas; import numpy as np; "
                       "_blas.gemm(np.ones((40, 40)), np.ones((40, 40)))", FASTCONV_BLAS="mkl")

@@ -64,6 +64,19 @@ class TestInference:
         x2 = _x(shape, seed=1)
         assert _rel(fast(x2).numpy(), _eager(model, x2)) < 1e-5
 
+    def test_winograd_layers_transform_their_filters_once_at_compile_time(self):
+        from fastconv.backends import winograd as wg
+        nn.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, backend="winograd"), nn.ReLU(),
+                              nn.Conv2d(16, 8, 3, padding=1, backend="winograd")).eval()
+        x = _x((2, 8, 12, 12))
+        fast = nn.inference(model)
+        fast(x)
+        wg.clear_cache()
+        got = fast(x).numpy()
+        assert wg.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+        assert _rel(got, _eager(model, x)) < 1e-5
+
     def test_batch_norm_is_folded_and_the_residual_add_and_relu_are_epilogues(self):
         nn.manual_seed(0)
         model = _randomise_bn(models.resnet18(num_classes=5)).eval()

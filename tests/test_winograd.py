@@ -193,6 +193,9 @@ class TestFilterTransform:
         _, G, _ = wg.MATRICES[m]
         ref = np.einsum("ar,kcrs,bs->abkc", G, w, G).reshape((m + 2) ** 2, groups, 8 // groups, 3)
         assert rel_err(wg._filter_transform(w, m, groups), ref) < 1e-14
+        # float32 weights are transformed in float32: G's fractions round once more
+        got32 = wg._filter_transform(w.astype(np.float32), m, groups)
+        assert got32.dtype == np.float32 and rel_err(got32, ref) < 1e-6
 
 
 class TestErrorBounds:
@@ -268,6 +271,32 @@ class TestFilterCache:
         for _ in range(wg._CACHE_SIZE + 5):
             wg.transformed_filters(rng.standard_normal((2, 2, 3, 3)), 2)
         assert wg.cache_info()["size"] == wg._CACHE_SIZE
+
+    def test_fresh_weights_are_neither_looked_up_nor_kept(self, rng):
+        # A training step's filters are new every call: nothing to find, nothing worth keeping.
+        from fastconv import _select
+        wg.clear_cache()
+        w = rng.standard_normal((4, 3, 3, 3))
+        with _select.fresh_weights():
+            a = wg.transformed_filters(w, 4)
+            b = wg.transformed_filters(w, 4)
+        assert b is not a and np.array_equal(a, b) and not a.flags.writeable
+        assert wg.cache_info() == {"hits": 0, "misses": 2, "size": 0}
+
+    def test_prepared_filters_serve_in_place_of_the_weights_without_a_lookup(self, rng):
+        from fastconv._validation import conv2d_args
+        x, w, _, p, _ = conv2d_args(rng.standard_normal((2, 3, 9, 9)).astype(np.float32),
+                                    rng.standard_normal((5, 3, 3, 3)).astype(np.float32),
+                                    None, 1, 1, 1, 1)
+        f = wg.prepare(w, p)
+        wg.clear_cache()
+        got = wg.conv2d(x, f, p, "cython", 2)
+        assert wg.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+        np.testing.assert_array_equal(got, wg.conv2d(x, w, p, "cython", 2))
+        w[0, 0, 0, 0] += 1.0                       # a snapshot: later changes do not reach it
+        np.testing.assert_array_equal(wg.conv2d(x, f, p, "cython", 2), got)
+        with pytest.raises(ValueError, match="prepared for F"):
+            wg.conv2d_tile(x, f, p, "cython", 2, m=6 if f.m != 6 else 2)
 
     def test_cached_transform_is_read_only(self, rng):
         U = wg.transformed_filters(rng.standard_normal((2, 2, 3, 3)), 2)
