@@ -99,34 +99,24 @@ cdef inline void _row(char *tb, int n, int k, real *bp, int ldb, real *ap, int i
     # C^T (n) = B^T (n x k) a^T, B^T being column-major n x k when b is
     # C-ordered ("N"), and the transpose of a column-major k x n when b is F-ordered.
     cdef real one = 1
-    cdef int64_t n8 = n, k8 = k, ldb8 = ldb, inc8 = incx, inc1 = 1
-    cdef int inc = 1
+    # B stored as column-major rows x cols: n x k as it is ("N"), or k x n transposed ("T").
+    cdef bint as_is = tb[0] == b"N"
+    cdef int rows = n if as_is else k, cols = k if as_is else n, inc = 1
+    cdef int64_t rows8 = rows, cols8 = cols, ldb8 = ldb, inc8 = incx, inc1 = 1
     if beta == 0:
         # beta 0 could leave NaN from the uninitialised output (0 * NaN).
         memset(cp, 0, n * sizeof(real))
         beta = 1
-    if tb[0] == b"N":
-        if real is float:
-            if _sgemv64 != NULL:
-                _sgemv64(b"N", &n8, &k8, &one, bp, &ldb8, ap, &inc8, &beta, cp, &inc1)
-            else:
-                sgemv(b"N", &n, &k, &one, bp, &ldb, ap, &incx, &beta, cp, &inc)
+    if real is float:
+        if _sgemv64 != NULL:
+            _sgemv64(tb, &rows8, &cols8, &one, bp, &ldb8, ap, &inc8, &beta, cp, &inc1)
         else:
-            if _dgemv64 != NULL:
-                _dgemv64(b"N", &n8, &k8, &one, bp, &ldb8, ap, &inc8, &beta, cp, &inc1)
-            else:
-                dgemv(b"N", &n, &k, &one, bp, &ldb, ap, &incx, &beta, cp, &inc)
+            sgemv(tb, &rows, &cols, &one, bp, &ldb, ap, &incx, &beta, cp, &inc)
     else:
-        if real is float:
-            if _sgemv64 != NULL:
-                _sgemv64(b"T", &k8, &n8, &one, bp, &ldb8, ap, &inc8, &beta, cp, &inc1)
-            else:
-                sgemv(b"T", &k, &n, &one, bp, &ldb, ap, &incx, &beta, cp, &inc)
+        if _dgemv64 != NULL:
+            _dgemv64(tb, &rows8, &cols8, &one, bp, &ldb8, ap, &inc8, &beta, cp, &inc1)
         else:
-            if _dgemv64 != NULL:
-                _dgemv64(b"T", &k8, &n8, &one, bp, &ldb8, ap, &inc8, &beta, cp, &inc1)
-            else:
-                dgemv(b"T", &k, &n, &one, bp, &ldb, ap, &incx, &beta, cp, &inc)
+            dgemv(tb, &rows, &cols, &one, bp, &ldb, ap, &incx, &beta, cp, &inc)
 
 
 def gemm(const real[:, :, :, :] a,  # IN  (A1, A2, M, K), each matrix C- or F-ordered
