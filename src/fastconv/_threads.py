@@ -210,14 +210,19 @@ class num_threads:
 def _blas_controllers():
     """threadpoolctl's handles on every loaded BLAS, listed again when a new one loads
     (importing the Cython GEMM loads scipy's OpenBLAS beside numpy's)."""
+    _refresh_blas()
+    return [c for c in _blas["controller"].lib_controllers if c.user_api == "blas"]
+
+
+def _refresh_blas():
+    # Cheap when nothing new loaded: a hold runs this around every product.
+    if _blas["controller"] is not None and _blas["modules"] == _loaded_blas_count():
+        return
     from threadpoolctl import ThreadpoolController
-    ctl = _blas["controller"]
-    if ctl is None or _blas.get("modules") != _loaded_blas_count():
-        ctl = ThreadpoolController()
-        _blas["controller"] = ctl
-        _blas["modules"] = _loaded_blas_count()
-        _blas["setters"] = [_setter(c) for c in ctl.lib_controllers if c.user_api == "blas"]
-    return [c for c in ctl.lib_controllers if c.user_api == "blas"]
+    ctl = ThreadpoolController()
+    _blas["controller"] = ctl
+    _blas["modules"] = _loaded_blas_count()
+    _blas["setters"] = [_setter(c) for c in ctl.lib_controllers if c.user_api == "blas"]
 
 
 def _setter(lib):
@@ -260,8 +265,7 @@ def apply_blas_threads(force=False):
 
 def _set_blas(n):
     # Caller holds _lock.
-    if _blas["modules"] != _loaded_blas_count():
-        _blas_controllers()
+    _refresh_blas()
     for set_threads in _blas["setters"]:
         set_threads(n)
     _blas["applied"] = n

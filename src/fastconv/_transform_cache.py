@@ -67,18 +67,13 @@ class TransformCache:
         The result is read-only: it is shared with later calls.
         """
         from ._select import weights_are_fresh     # here: _select imports the backends
-        if weights_are_fresh():
-            # A training step's filters are new on every call: a lookup finds
-            # nothing, and keeping the result would copy the weights and hold
-            # transforms no call asks for again.
-            t = compute()
-            t.flags.writeable = False
-            with self._lock:
-                self._stats["misses"] += 1
-            return t
+        # A training step's filters are new on every call: a lookup finds
+        # nothing, and keeping the result would copy the weights and hold
+        # transforms no call asks for again.
+        keep = not weights_are_fresh()
         key = (meta, w.shape, w.dtype.str)
         with self._lock:
-            entries = self._entries.get(key)
+            entries = self._entries.get(key) if keep else None
             for i, (wc, t) in enumerate(entries or ()):
                 if _same(wc, w):
                     self._stats["hits"] += 1
@@ -89,7 +84,7 @@ class TransformCache:
         t.flags.writeable = False
         with self._lock:
             self._stats["misses"] += 1
-            if t.nbytes <= self.max_bytes:
+            if keep and t.nbytes <= self.max_bytes:
                 self._entries.setdefault(key, []).insert(0, (w.copy(), t))
                 self._entries.move_to_end(key)
                 self._evict()

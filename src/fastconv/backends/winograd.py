@@ -287,7 +287,7 @@ def prepare(w, p):
     True
     """
     m = choose_tile(p)
-    U = _filter_transform(np.ascontiguousarray(w), m, p.groups)
+    U = _filter_transform(w, m, p.groups)
     U.flags.writeable = False
     return PreparedFilters(U, m)
 
