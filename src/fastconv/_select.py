@@ -55,7 +55,8 @@ def features(p, backend, fresh=False):
     """Operation counts of ``backend`` on geometry ``p``: [calls, macs, moved, out]
     (and, for ``direct``, the multiply-adds of its one-channel blocks apart and
     its (block, input channel) pairs; for ``im2col``, its reorder pass, its
-    pointwise multiply-adds, its GEMM calls and its strided packing; for
+    pointwise multiply-adds, its GEMM calls, its strided packing and its
+    packed calls' fixed cost; for
     ``fft``, a single plane's transforms and the one-dimensional transforms
     of every plane).
 
@@ -117,8 +118,13 @@ def features(p, backend, fresh=False):
         # stride-2 layers ran 1.1-1.6x slower than predicted and its stride-1
         # ones 0.6-0.9x: one rate cannot fit both.)
         strided = packed if p.stride != (1, 1) else 0
+        # A packed call also takes the workspace and hands the cores from the
+        # packing's OpenMP team to BLAS's: a fixed cost the plain GEMM of a
+        # pointwise layer skips.  (With one constant for both, fitted mostly
+        # on pointwise calls, a 3-channel 64x64 image at 1x1 stride 2 was
+        # priced at 17 us on im2col and took 32, against naive's 21.)
         return [1.0, 0 if one_by_one else direct, packed, out, out if layout == "batch" else 0,
-                direct if one_by_one else 0, gemms, strided]
+                direct if one_by_one else 0, gemms, strided, 0.0 if pointwise else 1.0]
     if backend == "fft":
         # The lengths, tiles and polyphase channels the backend itself plans.
         # One plane runs on kept buffers with its kernel's spectrum cached:
@@ -167,7 +173,7 @@ def features(p, backend, fresh=False):
 _FALLBACK = {  # used only for a (backend, engine, dtype) with no fitted row
     "naive": [2e-5, 1.0 / 8e9, 1.0 / 2e9, 1.0 / 2e9],
     "direct": [2e-5, 1.0 / 1e11, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 5e10, 1e-8, 1.0 / 7e10],
-    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11, 5e-7, 1.0 / 2e9],
+    "im2col": [3e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9, 1.0 / 5e8, 1.0 / 2e11, 5e-7, 1.0 / 2e9, 1e-5],
     "fft": [6e-5, 1.0 / 4e9, 1.0 / 2e9, 1.0 / 2e9, 1.0 / 2e9, 2e-8],
     "winograd": [5e-5, 1.0 / 2e11, 1.0 / 1e9, 1.0 / 2e9],
 }
@@ -741,6 +747,15 @@ CALIBRATION_SHAPES = [
     ((4, 96, 24, 24), (96, 96, 7, 7), 2, 3, 1),
     ((16, 32, 20, 20), (48, 32, 5, 5), 2, 2, 1),
     ((4, 96, 18, 18), (96, 96, 3, 3), 2, 1, 1),
+    # Strided 1x1 layers on small planes and many images (im2col's batch
+    # layout): without them the fit priced its reorder pass from 3x3 layers
+    # alone, at 1 ns an output where it takes 0.16, and under the AVX2 cap
+    # gave (64,16,14,14) -> 32@1x1 stride 2 to direct at 1.5x im2col's time.
+    ((32, 24, 16, 16), (48, 24, 1, 1), 2, 0, 1),
+    ((64, 32, 12, 12), (64, 32, 1, 1), 2, 0, 1),
+    ((16, 128, 10, 10), (128, 128, 1, 1), 2, 0, 1),
+    # A small strided 1x1 layer on one image: the packed call's fixed cost.
+    ((1, 8, 40, 40), (8, 8, 1, 1), 2, 0, 1),
 ]
 
 
