@@ -160,7 +160,7 @@ FC_DIRECT_BLOCK_(f64, double, FC_DIRECT_ONE)
 #define FC_DIRECT_WGRAD(SUF, T) \
 static void FC_NAME(direct_wgrad_##SUF)(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, T *FC_RESTRICT dw, \
     const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, ptrdiff_t gy_n, ptrdiff_t Lq, \
-    ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k) \
+    ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k, int accumulate) \
 { \
     typedef T vec __attribute__((vector_size(FC_VEC_BYTES))); \
     enum { VL = FC_VEC_BYTES / sizeof(T), KB = FC_DIRECT_WKB, TB = FC_DIRECT_WTB }; \
@@ -187,7 +187,7 @@ static void FC_NAME(direct_wgrad_##SUF)(const T *FC_RESTRICT xq, const T *FC_RES
             T lanes[VL], s = 0; \
             memcpy(lanes, &acc[k][t], sizeof(vec)); \
             for (int l = 0; l < VL; ++l) s += lanes[l]; \
-            dw[k * dw_k + t] = s; \
+            dw[k * dw_k + t] = accumulate ? dw[k * dw_k + t] + s : s; \
         } \
 }
 

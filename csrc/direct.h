@@ -49,11 +49,12 @@ typedef void (*fc_direct_block_f64)(const double *FC_RESTRICT xq, const double *
  * zero in the dropped columns and the tail, so those positions add nothing;
  * Lq is a multiple of the vector length (vec_bytes).  kn <= wgrad_kb
  * channels and tn <= wgrad_tb taps are valid; the rest are computed on
- * repeated rows and not stored. */
+ * repeated rows and not stored.  With accumulate nonzero the sums are added
+ * to dw instead (the caller runs the images in chunks). */
 #define FC_DIRECT_WGRAD_DECL(SUF, T) \
     void (*direct_wgrad_##SUF)(const T *FC_RESTRICT xq, const T *FC_RESTRICT gyq, \
         T *FC_RESTRICT dw, const ptrdiff_t *FC_RESTRICT taps, ptrdiff_t N, ptrdiff_t x_n, \
-        ptrdiff_t gy_n, ptrdiff_t Lq, ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k);
+        ptrdiff_t gy_n, ptrdiff_t Lq, ptrdiff_t kn, ptrdiff_t tn, ptrdiff_t dw_k, int accumulate);
 
 /* One instruction set's kernels and their tiles (fc_isa.h). */
 typedef struct {

@@ -124,6 +124,24 @@ class TestConv2d:
         assert got.dtype == dtype
         assert rel_err(got, tw.grad.numpy()) < TOL[np.dtype(dtype)]
 
+    @pytest.mark.parametrize("engine", _dispatch.engines("direct"))
+    @pytest.mark.parametrize("case", ["lenet-conv1", "stride2-pad1", "groups2-asym"])
+    def test_direct_weight_gradient_in_image_chunks(self, case, engine, rng, monkeypatch):
+        # One image per chunk (the sums then added chunk by chunk) against
+        # one chunk of all: equal within rounding, and each the same bits on
+        # any thread count.
+        c = dict(CONV_CASES[case])
+        xs, ws = (5,) + c.pop("x")[1:], c.pop("w")
+        x = rng.standard_normal(xs).astype(np.float32)
+        x4, _, _, p, _ = conv2d_args(x, rng.standard_normal(ws).astype(np.float32), None,
+                                     c.get("stride", 1), c.get("padding", 0), 1, c.get("groups", 1))
+        gy = rng.standard_normal(p.out_shape).astype(np.float32)
+        whole = direct_backend.weight_grad(x4, gy, p, engine, 2)
+        monkeypatch.setattr(direct_backend, "WGRAD_CHUNK_BYTES", 1)
+        chunked = [direct_backend.weight_grad(x4, gy, p, engine, nt) for nt in (1, 2, 3)]
+        assert rel_err(chunked[0], whole) < 1e-6
+        assert all(np.array_equal(ch, chunked[0]) for ch in chunked[1:])
+
     def test_same_padding_even_kernel(self, rng):
         # TensorFlow SAME with an even kernel pads asymmetrically: the
         # stride-1 input gradient must crop the full correlation.

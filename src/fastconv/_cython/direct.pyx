@@ -40,10 +40,12 @@ cdef extern from "direct.h" nogil:
         block_f64 block_f64[3]
         void (*direct_wgrad_f32)(const float *xq, const float *gyq, float *dw, const Py_ssize_t *taps,
                                  Py_ssize_t N, Py_ssize_t x_n, Py_ssize_t gy_n, Py_ssize_t Lq,
-                                 Py_ssize_t kn, Py_ssize_t tn, Py_ssize_t dw_k) noexcept nogil
+                                 Py_ssize_t kn, Py_ssize_t tn, Py_ssize_t dw_k,
+                                 int accumulate) noexcept nogil
         void (*direct_wgrad_f64)(const double *xq, const double *gyq, double *dw, const Py_ssize_t *taps,
                                  Py_ssize_t N, Py_ssize_t x_n, Py_ssize_t gy_n, Py_ssize_t Lq,
-                                 Py_ssize_t kn, Py_ssize_t tn, Py_ssize_t dw_k) noexcept nogil
+                                 Py_ssize_t kn, Py_ssize_t tn, Py_ssize_t dw_k,
+                                 int accumulate) noexcept nogil
     const fc_direct_kernels *fc_direct
     const char *fc_direct_use(int level)
 
@@ -135,32 +137,46 @@ def weight_grad(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
                 real[:, ::1] xq,                # WORK (N*C, sh*sw*plane) phase planes
                 real[:, :, ::1] dw,             # OUT (K, Cg, R*S)
                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane, Py_ssize_t vl, int n_threads):
-    """dw = the weight gradient of the convolution of x with output gradient gyq, summed in vl lanes."""
+                Py_ssize_t Hq, Py_ssize_t Wq, Py_ssize_t plane, Py_ssize_t vl, Py_ssize_t nb,
+                int n_threads):
+    """dw = the weight gradient of the convolution of x with output gradient gyq, summed in vl
+    lanes, nb images at a time."""
     cdef const fc_direct_kernels *table = fc_direct
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], K = dw.shape[0], Cg = dw.shape[1]
     cdef Py_ssize_t RS = taps.shape[0], Lq = gyq.shape[2], G = C // Cg, Kg = K // G
     cdef Py_ssize_t KB = table.wgrad_kb, TB = table.wgrad_tb
     cdef Py_ssize_t nkb = (Kg + KB - 1) // KB, ntb = (RS + TB - 1) // TB
     cdef Py_ssize_t x_n = C * sh * sw * plane, gy_n = K * Lq
-    cdef Py_ssize_t task, g, b, c, t0, k0
+    cdef Py_ssize_t task, g, b, c, t0, k0, n0, m
     if vl != table.vec_bytes // <Py_ssize_t>sizeof(real) or Lq % vl:
         raise ValueError(f"direct.weight_grad: lanes vl={vl} and Lq={Lq} do not fit the "
                          f"{table.isa.decode()} vector ({table.vec_bytes} bytes)")
+    if nb < 1:
+        raise ValueError(f"direct.weight_grad: nb must be a positive number of images, got {nb}")
     with nogil:
         _pack(table, x, xq, sh, sw, pt, pl, Hq, Wq, plane, n_threads)
-        for task in prange(G * nkb * Cg * ntb, num_threads=n_threads, schedule="dynamic"):
-            t0 = (task % ntb) * TB
-            c = (task // ntb) % Cg
-            b = (task // (ntb * Cg)) % nkb
-            g = task // (ntb * Cg * nkb)
-            k0 = g * Kg + b * KB
-            if real is float:
-                table.direct_wgrad_f32(&xq[g * Cg + c, 0], &gyq[0, k0, 0], &dw[k0, c, t0], &taps[t0], N,
-                                 x_n, gy_n, Lq, min(KB, Kg - b * KB), min(TB, RS - t0), Cg * RS)
-            else:
-                table.direct_wgrad_f64(&xq[g * Cg + c, 0], &gyq[0, k0, 0], &dw[k0, c, t0], &taps[t0], N,
-                                 x_n, gy_n, Lq, min(KB, Kg - b * KB), min(TB, RS - t0), Cg * RS)
+        # Chunks of images in turn, every block of the chunk before the next:
+        # the chunk's planes stay in cache while all blocks read them.  The
+        # block index runs over output-channel blocks fastest, so that each
+        # thread's contiguous share reuses one input plane across them.
+        n0 = 0
+        while n0 < N:
+            m = min(nb, N - n0)
+            for task in prange(G * Cg * ntb * nkb, num_threads=n_threads, schedule="static"):
+                b = task % nkb
+                t0 = ((task // nkb) % ntb) * TB
+                c = (task // (nkb * ntb)) % Cg
+                g = task // (nkb * ntb * Cg)
+                k0 = g * Kg + b * KB
+                if real is float:
+                    table.direct_wgrad_f32(&xq[n0 * C + g * Cg + c, 0], &gyq[n0, k0, 0], &dw[k0, c, t0],
+                                           &taps[t0], m, x_n, gy_n, Lq, min(KB, Kg - b * KB),
+                                           min(TB, RS - t0), Cg * RS, n0 > 0)
+                else:
+                    table.direct_wgrad_f64(&xq[n0 * C + g * Cg + c, 0], &gyq[n0, k0, 0], &dw[k0, c, t0],
+                                           &taps[t0], m, x_n, gy_n, Lq, min(KB, Kg - b * KB),
+                                           min(TB, RS - t0), Cg * RS, n0 > 0)
+            n0 += nb
 
 
 def use_isa(int level):

@@ -76,7 +76,7 @@ def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, bias, 
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl):
+def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb):
     N, C = x.shape[0], x.shape[1]
     K, Cg, RS = dw.shape
     Lq = gyq.shape[2]
@@ -91,22 +91,30 @@ def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl):
         c = (task // RS) % Cg
         k = task // (RS * Cg)
         ch = (k // Kg) * Cg + c
-        # lanes as the C kernel's vectors: position q adds into lane q % vl
-        lanes = np.zeros(vl, dtype=dw.dtype)
-        for n in range(N):
-            xs = (n * C + ch) * cstride + taps[t]
-            for q in range(Lq):
-                lanes[q % vl] += gyq[n, k, q] * xf[xs + q]
+        # lanes as the C kernel's vectors: position q adds into lane q % vl,
+        # the lanes summed into dw after each chunk of nb images
         s = dw.dtype.type(0)
-        for l in range(vl):
-            s += lanes[l]
+        lanes = np.zeros(vl, dtype=dw.dtype)
+        for n0 in range(0, N, nb):
+            lanes[:] = 0
+            for n in range(n0, min(n0 + nb, N)):
+                xs = (n * C + ch) * cstride + taps[t]
+                for q in range(Lq):
+                    lanes[q % vl] += gyq[n, k, q] * xf[xs + q]
+            part = dw.dtype.type(0)
+            for l in range(vl):
+                part += lanes[l]
+            s = part if n0 == 0 else s + part
         dw[k, c, t] = s
 
 
-def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, n_threads):
-    """dw = the weight gradient of the convolution of x with output gradient gyq, summed in vl lanes."""
+def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb, n_threads):
+    """dw = the weight gradient of the convolution of x with output gradient gyq, summed in vl
+    lanes, nb images at a time."""
+    if nb < 1:
+        raise ValueError(f"direct.weight_grad: nb must be a positive number of images, got {nb}")
     numba_threads(n_threads)
-    _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl)
+    _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb)
 
 
 def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, n_threads,
