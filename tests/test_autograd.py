@@ -443,6 +443,28 @@ class TestLinearAndLosses:
                             [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])
 
 
+def _bn_paths():
+    out = ["numpy"]
+    for eng in ("cython", "numba"):
+        if _engines.has(eng, "batch_norm") and _engines.has(eng, "pointwise"):
+            out.append(eng)
+    return out
+
+
+@pytest.fixture(params=_bn_paths())
+def bn_path(request, monkeypatch):
+    """Batch norm on numpy's passes, or forced onto one engine's batch_norm and
+    pointwise kernels from any size up (they serve large inputs only)."""
+    eng = request.param
+    if eng == "numpy":
+        monkeypatch.setattr(F, "_pointwise", lambda stem="pointwise": None)
+    else:
+        monkeypatch.setattr(F, "_pointwise", lambda stem="pointwise": (eng, _engines.kernels(eng, stem)))
+        monkeypatch.setattr(F, "_POINTWISE_MIN", {eng: 1})
+    return eng
+
+
+@pytest.mark.usefixtures("bn_path")
 class TestBatchNorm:
     @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (6, 3), (4, 3, 7)], ids=str)
     @pytest.mark.parametrize("training", [True, False])
@@ -464,11 +486,35 @@ class TestBatchNorm:
             lambda t, w, b: F.batch_norm(t, None, None, w, b, training=True),
             [rng.standard_normal((3, 2, 2, 2)), rng.standard_normal(2), rng.standard_normal(2)])
 
+    def test_relu_training_gradient_matches_finite_differences(self, rng):
+        # away from the kink: no element within 1e-3 of zero after the norm
+        x = rng.standard_normal((3, 2, 2, 2))
+        finite_difference_check(
+            lambda t, w, b: F.batch_norm_relu(t, None, None, w, b, training=True),
+            [x, np.array([1.5, -0.7]), np.array([0.3, 0.2])])
+
+    def test_eval_gradient_with_running_stats_matches_torch(self, rng):
+        x = rng.standard_normal((4, 3, 5, 5))
+        rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+        check_against_torch(
+            lambda t: F.batch_norm(t, rm, rv, training=False),
+            lambda t: torch.nn.functional.batch_norm(t, torch.tensor(rm), torch.tensor(rv), training=False),
+            [x])
+
+    def test_float32_training_matches_torch(self, rng):
+        x = (rng.standard_normal((8, 16, 12, 12)) * 3 + 5).astype(np.float32)
+        w, b = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+        check_against_torch(
+            lambda t, w_, b_: F.batch_norm_relu(t, None, None, w_, b_, training=True),
+            lambda t, w_, b_: torch.relu(torch.nn.functional.batch_norm(t, None, None, w_, b_, True)),
+            [x, w, b], tol=1e-4)
+
     def test_rejects_single_value_per_channel_in_training(self):
         with pytest.raises(ValueError, match="more than 1 value"):
             F.batch_norm(Tensor(np.ones((1, 3))), None, None, training=True)
 
 
+@pytest.mark.usefixtures("bn_path")
 class TestBatchNormReLU:
     @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (6, 3)], ids=str)
     @pytest.mark.parametrize("training", [True, False])

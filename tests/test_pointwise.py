@@ -235,14 +235,15 @@ def forced(engine, monkeypatch):
             calls.append("relu")
             return mod.relu(*a)
 
-    monkeypatch.setattr(F, "_pointwise", lambda: (engine, Spy()))
+    monkeypatch.setattr(F, "_pointwise",
+                        lambda stem="pointwise": (engine, Spy()) if stem == "pointwise" else None)
     monkeypatch.setattr(F, "_POINTWISE_MIN", {engine: 1})
     return calls
 
 
 def numpy_only(fn, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(F, "_pointwise", lambda: None)
+        m.setattr(F, "_pointwise", lambda stem="pointwise": None)
         return fn()
 
 
@@ -306,7 +307,7 @@ class TestBatchNormEval:
     def test_small_input_takes_numpy_path(self, engine, rng, monkeypatch):
         calls = []
         monkeypatch.setattr(F, "_pointwise",
-                            lambda: (engine, type("S", (), {
+                            lambda stem="pointwise": (engine, type("S", (), {
                                 "channel_affine": lambda self, *a: calls.append(1)})()))
         x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
         with nn.no_grad():
@@ -342,7 +343,7 @@ class TestReluFunction:
 
 class TestThresholds:
     def test_threads_grow_with_size(self, monkeypatch):
-        monkeypatch.setattr(F, "_pointwise", lambda: ("cython", object()))
+        monkeypatch.setattr(F, "_pointwise", lambda stem="pointwise": ("cython", object()))
         monkeypatch.setattr(F, "get_num_threads", lambda: 4)
         small = np.zeros((1, 1, 1 << 14), np.float32)
         big = np.zeros((8, 256, 56, 56), np.float32)

@@ -641,18 +641,19 @@ _POINTWISE_PER_THREAD = 100_000
 
 
 @lru_cache(maxsize=None)
-def _pointwise():
-    """(engine, kernels) of the ``pointwise`` stem, or None where no engine has it."""
+def _pointwise(stem="pointwise"):
+    """(engine, kernels) of ``stem`` (``pointwise``, ``batch_norm``), or None
+    where no engine has it."""
     try:
-        eng = _engines.pick("pointwise")
+        eng = _engines.pick(stem)
     except ValueError:
         return None
-    return eng, _engines.kernels(eng, "pointwise")
+    return eng, _engines.kernels(eng, stem)
 
 
-def _pointwise_for(x):
-    """(kernels, n_threads) when the pointwise kernels pay for ``x``, else None."""
-    pw = _pointwise()
+def _pointwise_for(x, stem="pointwise"):
+    """(kernels, n_threads) when ``stem``'s one-pass kernels pay for ``x``, else None."""
+    pw = _pointwise(stem)
     if (pw is None or x.dtype not in (np.float32, np.float64) or not x.dtype.isnative
             or not x.flags.c_contiguous or x.ndim < 2 or x.size < _POINTWISE_MIN[pw[0]]):
         return None
@@ -814,13 +815,25 @@ class BatchNorm(Function):
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, C) + (1,) * (x.ndim - 2)
         use_batch = training or running_mean is None or running_var is None
+        # The batch_norm kernels (csrc/batch_norm.h) when they serve this x: the
+        # statistics in two parallel passes and y in one, the backward in two,
+        # where numpy makes about eight and nine single-threaded ones.
+        kern = None
+        if self.needs_input_grad and all(a is None or a.dtype == x.dtype for a in (weight, bias)):
+            kern = _pointwise_for(x, "batch_norm")
+            if kern is not None and _pointwise_for(x) is None:
+                kern = None
         if use_batch:
             n = x.size // C
             if n < 2 and training:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
-            mean = x.mean(axis=axes)
-            var = x.var(axis=axes)
+            if kern is not None and n > 0:
+                mean, var = np.empty(C), np.empty(C)
+                kern[0].stats(x.reshape(x.shape[0], C, -1), mean, var, kern[1])
+            else:
+                mean = x.mean(axis=axes)
+                var = x.var(axis=axes)
             if training and running_mean is not None:
                 # In place: the caller's buffers are the running statistics.
                 running_mean *= 1 - momentum
@@ -852,10 +865,24 @@ class BatchNorm(Function):
             if self.relu:
                 np.maximum(y, y.dtype.type(0), out=y)
             return y
+        self.invstd, self.weight = invstd, weight
+        self.axes, self.bshape, self.use_batch, self.kern = axes, bshape, use_batch, kern
+        if kern is not None:
+            # As PyTorch's CPU kernel: y = x * (invstd w) + (b - mean invstd w).
+            # The backward reads x again instead of a kept x-hat.
+            scale = invstd if weight is None else invstd * weight
+            shift = -mean * scale if bias is None else bias - mean * scale
+            y = np.empty_like(x)
+            x3 = x.reshape(x.shape[0], C, -1)
+            _pointwise_for(x)[0].channel_affine(x3, scale, shift, y.reshape(x3.shape),
+                                                self.relu, kern[1])
+            self.x, self.mean = x, mean
+            if self.relu:
+                self.y = y
+            return y
         xhat = np.subtract(x, mean.reshape(bshape))
         xhat *= invstd.reshape(bshape)
-        self.xhat, self.invstd, self.weight = xhat, invstd, weight
-        self.axes, self.bshape, self.use_batch = axes, bshape, use_batch
+        self.xhat = xhat
         y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
         if bias is not None:
             y += bias.reshape(bshape)
@@ -865,6 +892,8 @@ class BatchNorm(Function):
         return y
 
     def backward(self, g):
+        if self.kern is not None:
+            return self._kernel_backward(g)
         xhat, axes, bshape, needs = self.xhat, self.axes, self.bshape, self.needs_input_grad
         if self.relu:
             g = g * (self.y > 0)    # the ReLU's backward, in the same function
@@ -887,6 +916,35 @@ class BatchNorm(Function):
             else:
                 gx = g * k.reshape(bshape)
         return (gx, gw if needs[1] else None, gb if needs[2] else None)
+
+    def _kernel_backward(self, g):
+        # The backward above, on the batch_norm kernels: one pass for both sums
+        # (through the ReLU's mask) and one for the input gradient.
+        x, needs, (kern, nt) = self.x, self.needs_input_grad, self.kern
+        C = x.shape[1]
+        shape3 = (x.shape[0], C, x.size // max(x.shape[0] * C, 1))
+        g3 = np.ascontiguousarray(g, dtype=x.dtype).reshape(shape3)
+        x3 = x.reshape(shape3)
+        y3 = self.y.reshape(shape3) if self.relu else None
+        sum_g, sum_gx = np.empty(C), np.empty(C)
+        kern.grad_sums(g3, y3, x3, self.mean, sum_g, sum_gx, nt)
+        invstd = self.invstd
+        gw = (sum_gx * invstd).astype(x.dtype) if needs[1] else None
+        gb = sum_g.astype(x.dtype) if needs[2] else None
+        gx = None
+        if needs[0]:
+            k = invstd if self.weight is None else invstd * self.weight
+            zero = np.zeros(C, x.dtype)
+            a, b = zero, zero
+            if self.use_batch:
+                # the batch statistics' own dependence on x (see above)
+                n = shape3[0] * shape3[2]
+                a = (sum_gx * invstd * invstd / n).astype(x.dtype)
+                b = (sum_g / n).astype(x.dtype)
+            gx = np.empty_like(x)
+            kern.grad_input(g3, y3, x3, self.mean, a, b, np.ascontiguousarray(k, dtype=x.dtype),
+                            gx.reshape(shape3), nt)
+        return (gx, gw, gb)
 
 
 class BatchNormReLU(BatchNorm):
