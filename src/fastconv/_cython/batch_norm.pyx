@@ -11,6 +11,7 @@ equal ranges of whole cache lines.
 """
 from cython.parallel cimport prange
 
+from fastconv._cython.ranges cimport range_len
 from fastconv._isa import attach
 
 ctypedef fused real:
@@ -125,8 +126,7 @@ def grad_input(const real[:, :, ::1] g,     # IN  (N, C, L) output gradient
             raise ValueError(f"batch_norm.grad_input: {name} must have {C} elements, got {v.shape[0]}")
     if total == 0:
         return
-    # Ranges of whole 64-byte lines, so that no two threads write one line.
-    step = ((total + parts - 1) // parts + 15) // 16 * 16
+    step = range_len(total, parts)
     with nogil:
         for t in prange(parts, num_threads=parts, schedule="static"):
             e0 = t * step

@@ -10,6 +10,7 @@ so static, equal ranges balance it).
 """
 from cython.parallel cimport prange
 
+from fastconv._cython.ranges cimport range_len
 from fastconv._isa import attach
 
 ctypedef fused real:
@@ -36,13 +37,6 @@ cdef extern from "pointwise.h" nogil:
     const char *fc_pointwise_use(int level)
 
 
-cdef inline Py_ssize_t _range_len(Py_ssize_t total, int n_parts) nogil:
-    # Ranges of whole 64-byte lines (16 floats) so that threads never write
-    # to the same cache line.
-    cdef Py_ssize_t step = (total + n_parts - 1) // n_parts
-    return (step + 15) // 16 * 16
-
-
 def channel_affine(const real[:, :, ::1] x,   # IN  (N, C, L): L = product of trailing dims
                    const real[::1] scale,     # IN  (C,)
                    const real[::1] shift,     # IN  (C,)
@@ -55,7 +49,7 @@ def channel_affine(const real[:, :, ::1] x,   # IN  (N, C, L): L = product of tr
     cdef int k, parts = max(1, n_threads), r = relu
     if total == 0:
         return
-    step = _range_len(total, parts)
+    step = range_len(total, parts)
     with nogil:
         for k in prange(parts, num_threads=parts, schedule="static"):
             e0 = k * step
@@ -78,7 +72,7 @@ def relu(const real[::1] x,   # IN  flat
     cdef int k, parts = max(1, n_threads)
     if total == 0:
         return
-    step = _range_len(total, parts)
+    step = range_len(total, parts)
     with nogil:
         for k in prange(parts, num_threads=parts, schedule="static"):
             e0 = k * step
@@ -103,7 +97,7 @@ def relu_grad(const real[::1] g,   # IN  flat output gradient
                          f"{y.shape[0]} and {gx.shape[0]}")
     if total == 0:
         return
-    step = _range_len(total, parts)
+    step = range_len(total, parts)
     with nogil:
         for k in prange(parts, num_threads=parts, schedule="static"):
             e0 = k * step

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import numba_threads
+from .pointwise import _range_len
 
 _LANES = 8
 
@@ -135,6 +136,5 @@ def grad_input(g, y, x, mean, a, b, k, gx, n_threads):
         return
     parts = max(1, n_threads)
     numba_threads(parts)
-    # ranges of whole 64-byte lines: threads never write one line
-    step = ((total + parts - 1) // parts + 15) // 16 * 16
-    _grad_input(g, g if y is None else y, x, mean, a, b, k, gx, y is not None, parts, step)
+    _grad_input(g, g if y is None else y, x, mean, a, b, k, gx, y is not None, parts,
+                _range_len(total, parts))
