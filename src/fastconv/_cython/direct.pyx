@@ -6,6 +6,7 @@ fastconv.backends.direct and shared with the Numba twin; this wrapper packs
 the input planes and runs the blocks, each stage parallel over OpenMP.
 """
 from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
 
 from fastconv._cython.epilogue cimport array4_or_null, vector_or_null
 from fastconv._isa import attach
@@ -132,7 +133,8 @@ def conv2d_direct(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
                         q * qb, Wq, OH, OW, min(kb, Kg - b * kb), rk, bk, relu)
 
 def weight_grad(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
-                const real[:, :, ::1] gyq,      # IN  output gradient (N, K, Lq), flat, zero-padded
+                const real[:, :, :, ::1] gy,    # IN  output gradient (N, K, OH, OW)
+                real[:, :, ::1] gyq,            # WORK (N, K, Lq) gy in the flat layout, zero-padded
                 const Py_ssize_t[::1] taps,     # IN  offset of each tap (R*S,) in a channel's phases
                 real[:, ::1] xq,                # WORK (N*C, sh*sw*plane) phase planes
                 real[:, :, ::1] dw,             # OUT (K, Cg, R*S)
@@ -147,14 +149,29 @@ def weight_grad(const real[:, :, :, ::1] x,     # IN  (N, C, H, W), unpadded
     cdef Py_ssize_t KB = table.wgrad_kb, TB = table.wgrad_tb
     cdef Py_ssize_t nkb = (Kg + KB - 1) // KB, ntb = (RS + TB - 1) // TB
     cdef Py_ssize_t x_n = C * sh * sw * plane, gy_n = K * Lq
-    cdef Py_ssize_t task, g, b, c, t0, k0, n0, m
+    cdef Py_ssize_t OH = gy.shape[2], OW = gy.shape[3]
+    cdef Py_ssize_t task, g, b, c, t0, k0, n0, m, r, oh
+    cdef real *row
     if vl != table.vec_bytes // <Py_ssize_t>sizeof(real) or Lq % vl:
         raise ValueError(f"direct.weight_grad: lanes vl={vl} and Lq={Lq} do not fit the "
                          f"{table.isa.decode()} vector ({table.vec_bytes} bytes)")
     if nb < 1:
         raise ValueError(f"direct.weight_grad: nb must be a positive number of images, got {nb}")
+    if (gy.shape[0] != N or gy.shape[1] != K or gyq.shape[0] != N or gyq.shape[1] != K
+            or OW > Wq or OH * Wq > Lq):
+        raise ValueError(f"direct.weight_grad: gy ({gy.shape[0]}, {gy.shape[1]}, {OH}, {OW}) and "
+                         f"gyq ({gyq.shape[0]}, {gyq.shape[1]}, {Lq}) do not fit N={N}, K={K}, "
+                         f"Wq={Wq}")
     with nogil:
         _pack(table, x, xq, sh, sw, pt, pl, Hq, Wq, plane, n_threads)
+        # gy into the forward's flat layout: rows of Wq, zeros in the dropped
+        # columns and the tail, so those positions add nothing.
+        for r in prange(N * K, num_threads=n_threads, schedule="static"):
+            row = &gyq[r // K, r % K, 0]
+            for oh in range(OH):
+                memcpy(row + oh * Wq, &gy[r // K, r % K, oh, 0], OW * sizeof(real))
+                memset(row + oh * Wq + OW, 0, (Wq - OW) * sizeof(real))
+            memset(row + OH * Wq, 0, (Lq - OH * Wq) * sizeof(real))
         # Chunks of images in turn, every block of the chunk before the next:
         # the chunk's planes stay in cache while all blocks read them.  The
         # block index runs over output-channel blocks fastest, so that each

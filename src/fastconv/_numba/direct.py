@@ -76,14 +76,22 @@ def _conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, bias, 
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb):
+def _weight_grad(x, gy, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb):
     N, C = x.shape[0], x.shape[1]
     K, Cg, RS = dw.shape
     Lq = gyq.shape[2]
+    OH, OW = gy.shape[2], gy.shape[3]
     G = C // Cg
     Kg = K // G
     for i in prange(N * C):
         _pack_plane(x[i // C, i % C], xq[i], sh, sw, Hq, Wq, plane, pt, pl)
+    # gy into the forward's flat layout, zeros in the dropped columns and the tail
+    zero = gyq.dtype.type(0)
+    for r in prange(N * K):
+        row = gyq[r // K, r % K]
+        row[:] = zero
+        for oh in range(OH):
+            row[oh * Wq:oh * Wq + OW] = gy[r // K, r % K, oh]
     xf = xq.ravel()
     cstride = sh * sw * plane
     for task in prange(K * Cg * RS):
@@ -108,13 +116,17 @@ def _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb):
         dw[k, c, t] = s
 
 
-def weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb, n_threads):
-    """dw = the weight gradient of the convolution of x with output gradient gyq, summed in vl
-    lanes, nb images at a time."""
+def weight_grad(x, gy, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb, n_threads):
+    """dw = the weight gradient of the convolution of x with output gradient gy (N, K, OH, OW),
+    laid out in the workspace gyq (N, K, Lq), summed in vl lanes, nb images at a time."""
     if nb < 1:
         raise ValueError(f"direct.weight_grad: nb must be a positive number of images, got {nb}")
+    N, K, OH, OW = gy.shape
+    if gyq.shape[:2] != (N, K) or OW > Wq or OH * Wq > gyq.shape[2]:
+        raise ValueError(f"direct.weight_grad: gy {gy.shape} and gyq {gyq.shape} do not fit "
+                         f"Wq={Wq}")
     numba_threads(n_threads)
-    _weight_grad(x, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb)
+    _weight_grad(x, gy, gyq, taps, xq, dw, sh, sw, pt, pl, Hq, Wq, plane, vl, nb)
 
 
 def conv2d_direct(x, wp, taps, xq, y, sh, sw, pt, pl, Hq, Wq, plane, qb, n_threads,

@@ -292,14 +292,12 @@ def weight_grad(x, gy, p, engine, n_threads):
     L = p.OH * Wq
     Lq = -(-L // vl) * vl
     gyq = buffer("direct-gy", (p.N, p.K, Lq), x.dtype)
-    gyq[...] = 0
-    gyq[:, :, :L].reshape(p.N, p.K, p.OH, Wq)[..., :p.OW] = gy
     sh, sw = p.stride
     xq = buffer("direct", (p.N * p.C, sh * sw * plane), x.dtype)
     dw = np.empty((p.K, p.Cg, p.R * p.S), dtype=x.dtype)
     per_image = (p.C * sh * sw * plane + p.K * Lq) * x.itemsize
     nb = max(-(-WGRAD_MIN_STEPS * vl // Lq), WGRAD_CHUNK_BYTES // per_image)
     nb = max(1, min(p.N, nb))
-    kernels(engine, STEM).weight_grad(x, gyq, taps, xq, dw, sh, sw, p.pad[0], p.pad[2],
+    kernels(engine, STEM).weight_grad(x, gy, gyq, taps, xq, dw, sh, sw, p.pad[0], p.pad[2],
                                       Hq, Wq, plane, vl, nb, n_threads)
     return dw.reshape(p.K, p.Cg, p.R, p.S)
