@@ -21,6 +21,7 @@ Choices are memoised per geometry; the model and cache are read once.
 """
 import json
 import math
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -208,10 +209,35 @@ def shipped_fits():
     return tuple(json.loads(text)["fits"])
 
 
+def _family_model(cpu):
+    # "AMD EPYC (cpu family 26, model 2, stepping 1)" -> (26, 2); None where not given
+    m = re.search(r"cpu family (\d+), model (\d+)", cpu)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _nearest_generation(fits, cpu):
+    """The fit whose CPU family and model numbers are nearest ``cpu``'s.
+
+    A vendor's family number marks a generation of cores (AMD: 25 is Zen 3
+    and Zen 4, 26 is Zen 5), and a generation ranks the kernels alike: a
+    Zen 5 fit serves another Zen 5 better than a Zen 4 fit does.  The first
+    fit wins where the numbers are missing or tie.
+    """
+    here = _family_model(cpu)
+    if here is None:
+        return fits[0]
+
+    def distance(f):
+        there = _family_model(f["cpu"])
+        return (abs(there[0] - here[0]), abs(there[1] - here[1])) if there else (math.inf, math.inf)
+    return min(fits, key=distance)
+
+
 def shipped_fit(isa=None, cpu=None):
     """The shipped fit for this CPU's class: its own if one was made on it,
-    else the first of its class from the same vendor, else the first of its
-    class, else the nearest class below, else above.  Returns (fit, exact)."""
+    else the one of its class from the same vendor and the nearest family
+    and model (:func:`_nearest_generation`), else the first of its class,
+    else the nearest class below, else above.  Returns (fit, exact)."""
     isa = isa or isa_class()
     cpu = cpu or _tuning.cpu_name()
     fits = shipped_fits()
@@ -223,8 +249,10 @@ def shipped_fit(isa=None, cpu=None):
             if cls == isa and _same_cpu(f["cpu"], cpu):
                 return f, True
         vendor = [f for f in same if f["cpu"].split()[0] == cpu.split()[0]]
-        if vendor or same:
-            return (vendor or same)[0], False
+        if vendor:
+            return _nearest_generation(vendor, cpu), False
+        if same:
+            return same[0], False
     return None, False
 
 
