@@ -224,12 +224,12 @@ def _nearest_generation(fits, cpu):
     fit wins where the numbers are missing or tie.
     """
     here = _family_model(cpu)
-    if here is None:
-        return fits[0]
 
     def distance(f):
         there = _family_model(f["cpu"])
-        return (abs(there[0] - here[0]), abs(there[1] - here[1])) if there else (math.inf, math.inf)
+        if here is None or there is None:
+            return (math.inf, math.inf)
+        return (abs(there[0] - here[0]), abs(there[1] - here[1]))
     return min(fits, key=distance)
 
 
@@ -238,8 +238,12 @@ def shipped_fit(isa=None, cpu=None):
     else the one of its class from the same vendor and the nearest family
     and model (:func:`_nearest_generation`), else the first of its class,
     else the nearest class below, else above.  Returns (fit, exact)."""
-    isa = isa or isa_class()
-    cpu = cpu or _tuning.cpu_name()
+    return _shipped_fit(isa or isa_class(), cpu or _tuning.cpu_name())
+
+
+@lru_cache(maxsize=None)
+def _shipped_fit(isa, cpu):
+    # Resolved once per (class, CPU): every prediction asks for its row.
     fits = shipped_fits()
     order = {"avx512": ["avx512", "avx2", "baseline"], "avx2": ["avx2", "baseline", "avx512"],
              "baseline": ["baseline", "avx2", "avx512"]}.get(isa, [isa])
