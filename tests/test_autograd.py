@@ -74,6 +74,9 @@ CONV_CASES = {
     "depthwise": dict(x=(2, 3, 6, 6), w=(3, 1, 3, 3), groups=3, padding=1),
     "1x1": dict(x=(2, 5, 4, 4), w=(3, 5, 1, 1)),
     "alexnet-conv1-like": dict(x=(1, 3, 23, 23), w=(4, 3, 11, 11), stride=4, padding=2),
+    # fewer output pixels (2x2x2) than output channels: the input gradient
+    # runs GEMM + col2im at stride 1 (ResNet's last stage on small inputs)
+    "weight-bound": dict(x=(2, 4, 2, 2), w=(10, 4, 3, 3), padding=1),
 }
 
 
@@ -81,6 +84,13 @@ CONV_CASES = {
 def weight_grad_path(request, monkeypatch):
     """Force the weight gradient through the direct kernel or im2col + GEMM."""
     monkeypatch.setattr(F, "_DIRECT_WGRAD_MAX_WEIGHTS", 1 << 40 if request.param == "direct" else -1)
+    return request.param
+
+
+@pytest.fixture(params=["convolution", "columns"])
+def input_grad_path(request, monkeypatch):
+    """Force a stride-1 input gradient through the flipped-filter convolution or GEMM + col2im."""
+    monkeypatch.setattr(F, "_weight_bound", lambda p: request.param == "columns")
     return request.param
 
 
@@ -94,6 +104,22 @@ class TestConv2d:
                   rng.standard_normal(ws[0]).astype(dtype)]
         check_against_torch(lambda x, w, b: F.conv2d(x, w, b, **c),
                             lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **c), arrays)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize("case", list(CONV_CASES), ids=list(CONV_CASES))
+    def test_both_input_gradient_paths_match_torch(self, case, dtype, rng, input_grad_path):
+        c = dict(CONV_CASES[case])
+        xs, ws = c.pop("x"), c.pop("w")
+        arrays = [rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)]
+        check_against_torch(lambda x, w: F.conv2d(x, w, **c),
+                            lambda x, w: torch.nn.functional.conv2d(x, w, **c), arrays)
+
+    def test_a_weight_bound_layer_takes_the_column_path(self):
+        from fastconv._validation import conv2d_args as args
+        bound = args(np.zeros((2, 4, 2, 2)), np.zeros((10, 4, 3, 3)), None, 1, 1, 1, 1)[3]
+        wide = args(np.zeros((2, 4, 8, 8)), np.zeros((10, 4, 3, 3)), None, 1, 1, 1, 1)[3]
+        depthwise = args(np.zeros((1, 8, 4, 4)), np.zeros((8, 1, 3, 3)), None, 1, 1, 1, 8)[3]
+        assert F._weight_bound(bound) and not F._weight_bound(wide) and not F._weight_bound(depthwise)
 
     @pytest.mark.parametrize("case", ["stride2-pad1", "groups2-asym", "lenet-conv1"])
     def test_batch_tiled_backward_matches_torch(self, case, rng, monkeypatch):
