@@ -14,6 +14,24 @@
 
 #define FC_BN_LANES 8
 
+/* One plane's share of the backward's two sums; RELU is a constant at each
+ * use, so each copy compiles without the mask or with it. */
+#define FC_BN_SUMS_ROW(SUF, T, GP, YP, XP, RELU) { \
+    const T *gp = (GP), *yp = (YP), *xp = (XP); \
+    ptrdiff_t i = 0; \
+    for (; i + FC_BN_LANES <= L; i += FC_BN_LANES) \
+        for (int j = 0; j < FC_BN_LANES; ++j) { \
+            const double gv = (double)((RELU) ? fc_relu_keep_##SUF(gp[i + j], yp[i + j]) : gp[i + j]); \
+            ag[j] += gv; \
+            ax[j] += gv * ((double)xp[i + j] - m); \
+        } \
+    for (int j = 0; i < L; ++i, ++j) { \
+        const double gv = (double)((RELU) ? fc_relu_keep_##SUF(gp[i], yp[i]) : gp[i]); \
+        ag[j] += gv; \
+        ax[j] += gv * ((double)xp[i] - m); \
+    } \
+}
+
 #define FC_BATCH_NORM_DEF(SUF, T) \
 static void FC_NAME(batch_norm_stats_##SUF)(const T *FC_RESTRICT x, ptrdiff_t N, ptrdiff_t C, \
     ptrdiff_t L, ptrdiff_t c0, ptrdiff_t c1, double *FC_RESTRICT mean, double *FC_RESTRICT var) \
@@ -56,19 +74,8 @@ static void FC_NAME(batch_norm_grad_sums_##SUF)(const T *FC_RESTRICT g, const T 
         const double m = (double)mean[c]; \
         for (ptrdiff_t n = 0; n < N; ++n) { \
             const ptrdiff_t o = (n * C + c) * L; \
-            const T *gp = g + o, *xp = x + o, *yp = y ? y + o : NULL; \
-            ptrdiff_t i = 0; \
-            for (; i + FC_BN_LANES <= L; i += FC_BN_LANES) \
-                for (int j = 0; j < FC_BN_LANES; ++j) { \
-                    const double gv = (yp && !(yp[i + j] > 0)) ? 0.0 : (double)gp[i + j]; \
-                    ag[j] += gv; \
-                    ax[j] += gv * ((double)xp[i + j] - m); \
-                } \
-            for (int j = 0; i < L; ++i, ++j) { \
-                const double gv = (yp && !(yp[i] > 0)) ? 0.0 : (double)gp[i]; \
-                ag[j] += gv; \
-                ax[j] += gv * ((double)xp[i] - m); \
-            } \
+            if (y) FC_BN_SUMS_ROW(SUF, T, g + o, y + o, x + o, 1) \
+            else FC_BN_SUMS_ROW(SUF, T, g + o, g + o, x + o, 0) \
         } \
         for (int j = 0; j < FC_BN_LANES; ++j) { sg += ag[j]; sx += ax[j]; } \
         sum_g[c] = sg; \
@@ -81,7 +88,7 @@ static void grad_run_##SUF(const T *g, const T *FC_RESTRICT y, const T *FC_RESTR
 { \
     if (y) { \
         for (ptrdiff_t i = 0; i < n; ++i) { \
-            const T gv = y[i] > 0 ? g[i] : (T)0; \
+            const T gv = fc_relu_keep_##SUF(g[i], y[i]); \
             gx[i] = (gv - (x[i] - m) * a - b) * k; \
         } \
     } else { \

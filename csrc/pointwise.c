@@ -87,7 +87,7 @@ static void FC_NAME(pointwise_relu_##SUF)(const T *x, T *y, ptrdiff_t e0, ptrdif
 \
 static void FC_NAME(pointwise_relu_grad_##SUF)(const T *g, const T *y, T *gx, ptrdiff_t e0, ptrdiff_t e1) \
 { \
-    for (ptrdiff_t i = e0; i < e1; ++i) gx[i] = y[i] > 0 ? g[i] : 0; \
+    for (ptrdiff_t i = e0; i < e1; ++i) gx[i] = fc_relu_keep_##SUF(g[i], y[i]); \
 }
 
 FC_POINTWISE_DEF(f32, float)
