@@ -152,7 +152,7 @@ def features(p, backend, fresh=False):
         return [1.0, 4.0 * N * K * f["Cg"] * T * L, planes * per, out, 0.0, planes * lines]
     if backend == "winograd":
         from .backends.winograd import choose_tile
-        m = choose_tile(p)
+        m = choose_tile(p, fresh)
         tiles = N * math.ceil(OH / m) * math.ceil(OW / m)
         a2 = (m + 2) ** 2
         # Fresh filters are transformed per call: alpha^2 elements per
