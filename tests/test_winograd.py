@@ -321,6 +321,8 @@ class TestFilterCache:
         np.testing.assert_array_equal(wg.conv2d(x, f, p, "cython", 2), got)
         with pytest.raises(ValueError, match="prepared for F"):
             wg.conv2d_tile(x, f, p, "cython", 2, m=6 if f.m != 6 else 2)
+        # what a compiled plan holds in place of the weights (bench_inference --memory)
+        assert f.nbytes == f.U.nbytes == (f.m + 2) ** 2 * 5 * 3 * 4
 
     def test_cached_transform_is_read_only(self, rng):
         U = wg.transformed_filters(rng.standard_normal((2, 2, 3, 3)), 2)

@@ -289,6 +289,11 @@ class PreparedFilters:
     def __init__(self, U, m):
         self.U, self.m = U, m
 
+    @property
+    def nbytes(self):
+        """Bytes the transformed filters hold (what a plan keeps in place of the weights)."""
+        return self.U.nbytes
+
 
 def prepare(w, p):
     """``w``'s transformed filters for geometry ``p``, computed now and kept by the caller.
