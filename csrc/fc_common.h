@@ -26,25 +26,20 @@ static inline int omp_get_thread_num(void) { return 0; }
  * planes that never reach the vector loop, mispredicts on every other element
  * of a ReLU's output: the fused BatchNorm+ReLU backward ran 5x slower than
  * the plain one ((32,512,2,2): 0.66 against 0.12 ms, AMD EPYC Zen 5, 1
- * thread).  Used by every ReLU backward (batch_norm.c, pointwise.c).  The mask keeps a NaN or Inf of g where y > 0 and drops it where
- * not, as the select (and PyTorch's threshold_backward) does. */
-static inline float fc_relu_keep_f32(float g, float y)
-{
-    uint32_t b;
-    memcpy(&b, &g, sizeof b);
-    b &= (uint32_t)0 - (uint32_t)(y > 0);
-    memcpy(&g, &b, sizeof b);
-    return g;
+ * thread).  The mask keeps a NaN or Inf of g where y > 0 and drops it where
+ * not, as the select (and PyTorch's threshold_backward) does.  Used by every
+ * ReLU backward (batch_norm.c, pointwise.c). */
+#define FC_RELU_KEEP_DEF(SUF, T, BITS) \
+static inline T fc_relu_keep_##SUF(T g, T y) \
+{ \
+    BITS b; \
+    memcpy(&b, &g, sizeof b); \
+    b &= (BITS)0 - (BITS)(y > 0); \
+    memcpy(&g, &b, sizeof b); \
+    return g; \
 }
-
-static inline double fc_relu_keep_f64(double g, double y)
-{
-    uint64_t b;
-    memcpy(&b, &g, sizeof b);
-    b &= (uint64_t)0 - (uint64_t)(y > 0);
-    memcpy(&g, &b, sizeof b);
-    return g;
-}
+FC_RELU_KEEP_DEF(f32, float, uint32_t)
+FC_RELU_KEEP_DEF(f64, double, uint64_t)
 
 /* A fused layer's epilogue on one run of n outputs of one channel:
  *     dst[j] = relu((src[j] + res[j]) + *bias)
