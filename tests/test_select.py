@@ -166,6 +166,20 @@ class TestTuningCache:
         fastest = min(v for v in measured.values() if v is not None)
         assert measured[e.choice] <= _select._MEASURED_MARGIN * fastest
 
+    def test_tune_leaves_out_only_what_the_model_rules_out(self):
+        # A big layer: the naive loop, priced far beyond the best, is not timed.
+        big = _select._params((8, 256, 28, 28), (256, 256, 3, 3), 1, 1, 1, 1, np.dtype("float32"))
+        cands = _select._candidates(big, "auto", False, False)
+        kept = _select._worth_timing(big, cands)
+        assert ("naive", "cython") in cands and ("naive", "cython") not in kept
+        cost = {c: float(np.dot(_select.features(big, c[0]), _select.coefficients(c[0], c[1], big.dtype)))
+                for c in cands}
+        assert min(cands, key=cost.get) in kept
+        # A small one is timed whole: its slowest candidate costs little to time.
+        small = _select._params((1, 2, 24, 24), (2, 2, 3, 3), 1, 1, 1, 1, np.dtype("float32"))
+        cands = _select._candidates(small, "auto", False, False)
+        assert _select._worth_timing(small, cands) == cands
+
     def test_a_measured_winner_must_beat_the_model_by_the_margin(self):
         # Near-equal timings are noise: the model's choice stays unless clearly beaten.
         cands = [("direct", "cython"), ("im2col", "cython")]

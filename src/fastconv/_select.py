@@ -555,8 +555,25 @@ def measure(p, cands, budget=0.2, max_rounds=50, min_rounds=5):
     return out
 
 
+# ``tune`` leaves out a candidate the cost model prices at more than this many
+# times the best and more than _PRUNE_S seconds a call: the model errs by
+# 2-3x at worst on the grid, and on ResNet-50's layers the naive loop, timed
+# twice or four times per layer at up to a second a call, took most of a
+# 3.5-minute ``nn.inference(tune=True)``.  Small layers are timed whole.
+_PRUNE_RATIO = 8.0
+_PRUNE_S = 0.01
+
+
+def _worth_timing(p, cands):
+    """The candidates ``tune`` times: all but those the model rules out (see _PRUNE_RATIO)."""
+    # Priced without a Numba engine's compile: tune asks what runs fastest from now on.
+    cost = {c: float(np.dot(features(p, c[0]), coefficients(c[0], c[1], p.dtype))) for c in cands}
+    best = min(cost.values(), default=0.0)
+    return [c for c in cands if cost[c] <= max(_PRUNE_RATIO * best, _PRUNE_S)]
+
+
 def _measure_and_store(p, engine):
-    cands = _candidates(p, engine, integer=False, exact=False)
+    cands = _worth_timing(p, _candidates(p, engine, integer=False, exact=False))
     times = measure(p, cands)
     record = {"times": {f"{b}/{e}": t for (b, e), t in times.items()}, "when": time.time()}
     key = _entry_key(p, engine)
