@@ -8,14 +8,16 @@ onnxruntime are installed: ``pip install "fastconv[bench]"``) runs
 ``torch.onnx.export`` of that torch network on the CPU execution provider
 with ``intra_op_num_threads`` = the threads and every graph optimisation on.
 
-    python benchmarks/bench_inference.py [--rounds 3] [--threads 2] [--memory]
+    python benchmarks/bench_inference.py [--rounds 3] [--threads 2] [--memory] [--tune]
 
 The four take turns, round by round (``fastconv._select.take_turns``: one
 untimed call before each timed one, the order rotated every round); each
 row prints the minimum, the ratio to torch and to ONNX Runtime, and the max
 output error relative to the output's scale, against torch.  ``--memory``
 reports the compiled ResNet-50 batch 8's planned activation buffers against
-its two largest live activations plus the weights.
+its two largest live activations plus the weights.  ``--tune`` adds a fifth
+racer, the network compiled with ``nn.inference(tune=True)`` (each layer's
+candidates timed once; the time it takes is printed).
 """
 import argparse
 import warnings
@@ -67,8 +69,11 @@ def build(name):
     return ours, ref, batch
 
 
-def bench_case(name, rounds, threads, size=224):
+def bench_case(name, rounds, threads, size=224, tune=False):
     """Time one case; returns a dict of the row's figures (ms, ratios, errors).
+
+    ``tune``: also a network compiled with ``nn.inference(tune=True)`` (each
+    layer's candidates timed once, into the tuning cache), as a fifth racer.
 
     Examples
     --------
@@ -108,13 +113,20 @@ def bench_case(name, rounds, threads, size=224):
     t0 = time.perf_counter()
     fast(x)   # compiles: trace, fold, plan (timed apart)
     compile_s = time.perf_counter() - t0
+    tune_s = None
+    if tune:
+        tuned = nn.inference(ours, tune=True)
+        t0 = time.perf_counter()
+        tuned(x)   # times every layer's candidates once
+        tune_s = time.perf_counter() - t0
+        fns["fastconv tuned"] = lambda: keep("fastconv tuned", tuned(x).numpy())
     times = take_turns(list(fns.values()), min_rounds=rounds)
     best = {k: min(t) for k, t in zip(fns, times)}
     y_ref = outs["torch"].astype(np.float64)
     scale = max(np.abs(y_ref).max(), 1e-30)
     errs = {k: float(np.abs(outs[k] - y_ref).max() / scale) for k in fns}
     return {"case": f"{name} batch {batch} {size}x{size}", "ms": {k: 1e3 * v for k, v in best.items()},
-            "rel_err": errs, "compile_s": compile_s, "rounds": rounds}
+            "rel_err": errs, "compile_s": compile_s, "tune_s": tune_s, "rounds": rounds}
 
 
 def memory_report(name="resnet50", size=224):
@@ -153,6 +165,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--tune", action="store_true",
+                        help="also race the network compiled with nn.inference(tune=True)")
     args = parser.parse_args(argv)
     import torch
 
@@ -167,18 +181,22 @@ def main(argv=None):
         ort_v = "not installed (pip install onnx onnxruntime)"
     print(f"CPU {_tuning.cpu_name()}, threads {args.threads}, torch {torch.__version__}, "
           f"onnxruntime {ort_v}; minimum of {args.rounds} rounds of turns")
-    peers = ["fastconv eager", "fastconv compiled", "torch", "onnxruntime"]
+    peers = ["fastconv eager", "fastconv compiled"] + (["fastconv tuned"] if args.tune else []) \
+        + ["torch", "onnxruntime"]
     print(f"{'case':28s}" + "".join(f"{p + ' ms':>22s}" for p in peers)
-          + f"{'compiled/torch':>15s}{'compiled/ORT':>13s}")
+          + f"{'compiled/torch':>15s}{'compiled/ORT':>13s}" + (f"{'tuned/ORT':>11s}" if args.tune else ""))
     for name in args.cases:
-        r = bench_case(name, args.rounds, args.threads)
+        r = bench_case(name, args.rounds, args.threads, tune=args.tune)
         ms = r["ms"]
         cells = "".join(f"{ms[p]:>22.1f}" if p in ms else f"{'n/a':>22s}" for p in peers)
-        ort_ratio = f"{ms['fastconv compiled'] / ms['onnxruntime']:13.2f}" if "onnxruntime" in ms else f"{'n/a':>13s}"
+        ort = ms.get("onnxruntime")
+        ort_ratio = f"{ms['fastconv compiled'] / ort:13.2f}" if ort else f"{'n/a':>13s}"
+        if args.tune:
+            ort_ratio += f"{ms['fastconv tuned'] / ort:11.2f}" if ort else f"{'n/a':>11s}"
         print(f"{r['case']:28s}{cells}{ms['fastconv compiled'] / ms['torch']:15.2f}{ort_ratio}")
         print(f"{'  rel err vs torch':28s}" + "".join(
             f"{r['rel_err'][p]:>22.1e}" if p in r["rel_err"] else f"{'n/a':>22s}" for p in peers)
-            + f"   (compile {r['compile_s']:.1f} s)")
+            + f"   (compile {r['compile_s']:.1f} s" + (f", tuning {r['tune_s']:.0f} s" if args.tune else "") + ")")
     if args.memory:
         m = memory_report()
         mib = 2 ** 20
