@@ -297,15 +297,20 @@ class TestFilterCache:
         assert wg.cache_info()["size"] == wg._CACHE_SIZE
 
     def test_fresh_weights_are_neither_looked_up_nor_kept(self, rng):
-        # A training step's filters are new every call: nothing to find, nothing worth keeping.
+        # A training step's filters are new every call: nothing to find, nothing
+        # worth keeping; the transform lands in the thread's kept buffer.
         from fastconv import _select
         wg.clear_cache()
         w = rng.standard_normal((4, 3, 3, 3))
+        want = np.array(wg.transformed_filters(w, 4))
+        wg.clear_cache()
         with _select.fresh_weights():
             a = wg.transformed_filters(w, 4)
-            b = wg.transformed_filters(w, 4)
-        assert b is not a and np.array_equal(a, b) and not a.flags.writeable
-        assert wg.cache_info() == {"hits": 0, "misses": 2, "size": 0}
+            np.testing.assert_array_equal(a, want)
+            b = wg.transformed_filters(w + 1, 4)
+        assert np.shares_memory(a, b) and not b.flags.writeable
+        assert not np.array_equal(b, want)
+        assert wg.cache_info() == {"hits": 0, "misses": 0, "size": 0}
 
     def test_prepared_filters_serve_in_place_of_the_weights_without_a_lookup(self, rng):
         from fastconv._validation import conv2d_args

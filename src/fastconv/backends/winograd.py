@@ -181,8 +181,9 @@ _TILE_COST = {2: 0.85, 4: 1.0, 6: 1.4}
 #: filter: it is written once to memory, out of cache for a deep layer, where
 #: a product is one multiply-add in a BLAS kernel.  (Measured with fresh
 #: 512x512 filters, AMD EPYC Zen 5, 2 threads, ms for m = 2 / 4: batch 16 of
-#: 4x4 outputs 4.4 / 12.2, batch 32 of 2x2 3.5 / 8.7; 256 channels at batch
-#: 32 of 4x4 2.0 / 2.1; 128 channels of 8x8 2.6 / 1.7.)
+#: 4x4 outputs 4.6-5.0 / 6.8-9.1, batch 32 of 2x2 3.6-4.0 / 7.9-9.4; 256
+#: channels at batch 32 of 4x4 1.9-2.2 / 2.1-2.4; 128 channels of 8x8
+#: 2.6 / 1.7.)
 _FRESH_FILTER_COST = 40
 
 
@@ -233,7 +234,7 @@ def _kron_g(m):
     return np.kron(G, G)
 
 
-def _filter_transform(w, m, groups):
+def _filter_transform(w, m, groups, out=None):
     """U[xi, g, k, c] = (G w[k, c] G^T)[xi], in w's dtype.
 
     One GEMM, (G (x) G) @ w as (9, K*Cg) (a transposed view BLAS reads as
@@ -247,7 +248,7 @@ def _filter_transform(w, m, groups):
     K, Cg = w.shape[:2]
     alpha = m + 2
     w9 = np.ascontiguousarray(w).reshape(K * Cg, 9).T
-    U = gemm(_kron_g(m).astype(w.dtype), w9)
+    U = gemm(_kron_g(m).astype(w.dtype), w9, out=out)
     return U.reshape(alpha * alpha, groups, K // groups, Cg)
 
 
@@ -256,6 +257,9 @@ def transformed_filters(w, m, groups=1):
 
     The cache is keyed on the weights' content, never on the array's
     identity: changing ``w`` in place is noticed, an equal copy hits.
+    Inside ``fastconv._select.fresh_weights`` (a training step) the cache is
+    passed by and U is computed into a per-thread workspace buffer, valid
+    until this thread's next such call.
 
     Parameters
     ----------
@@ -266,7 +270,8 @@ def transformed_filters(w, m, groups=1):
     Returns
     -------
     ndarray, shape ((m+2)**2, groups, K // groups, C // groups), w's dtype
-        Read-only; shared with later calls.
+        Read-only; shared with later calls (or, for fresh weights,
+        overwritten by this thread's next fresh transform).
 
     Examples
     --------
@@ -276,6 +281,17 @@ def transformed_filters(w, m, groups=1):
     (36, 1, 4, 2)
     """
     _check_tile(m)
+    from .._select import weights_are_fresh     # here: _select imports the backends
+    if weights_are_fresh():
+        # New filters on every call (training): nothing to look up or keep,
+        # and the transform goes to this thread's kept buffer.  A fresh array
+        # past glibc's 32 MiB mmap threshold faulted in every page on every
+        # call: 512x512 filters for F(4x4) (38 MB) took 8.5 ms to transform
+        # where F(2x2)'s 17 MB took 1.3 (AMD EPYC Zen 5).
+        K, Cg = w.shape[:2]
+        U = _filter_transform(w, m, groups, out=buffer("winograd.U", ((m + 2) ** 2, K * Cg), w.dtype))
+        U.flags.writeable = False
+        return U
     return _cache.get(w, ("winograd", m, groups), lambda: _filter_transform(w, m, groups))
 
 
