@@ -363,12 +363,13 @@ def _compile_penalty(backend, engine):
     return 0.0 if _engines.numba_compiled(stem) else NUMBA_COMPILE_S
 
 
-def predict(p, backend, engine, fresh=False):
-    """Predicted seconds for ``backend``/``engine`` on ``p`` (compile cost included;
-    ``fresh``: weights that change from call to call, see :func:`fresh_weights`)."""
+def predict(p, backend, engine, fresh=False, compile=True):
+    """Predicted seconds for ``backend``/``engine`` on ``p`` (``fresh``: weights
+    that change from call to call, see :func:`fresh_weights`; ``compile``: a
+    Numba kernel not yet compiled in this process is charged its compile)."""
     f = features(p, backend, fresh)
     c = coefficients(backend, engine, p.dtype)
-    return float(np.dot(f, c)) + _compile_penalty(backend, engine)
+    return float(np.dot(f, c)) + (_compile_penalty(backend, engine) if compile else 0.0)
 
 
 # --- choosing ---------------------------------------------------------------
@@ -567,7 +568,7 @@ _PRUNE_S = 0.01
 def _worth_timing(p, cands):
     """The candidates ``tune`` times: all but those the model rules out (see _PRUNE_RATIO)."""
     # Priced without a Numba engine's compile: tune asks what runs fastest from now on.
-    cost = {c: float(np.dot(features(p, c[0]), coefficients(c[0], c[1], p.dtype))) for c in cands}
+    cost = {c: predict(p, *c, compile=False) for c in cands}
     best = min(cost.values(), default=0.0)
     return [c for c in cands if cost[c] <= max(_PRUNE_RATIO * best, _PRUNE_S)]
 
